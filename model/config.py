@@ -1,0 +1,132 @@
+"""The frozen configuration that travels inside every checkpoint.
+
+A loop is ``bars`` bars of 4/4 at the reference ``tempo``. Its log-mel
+spectrogram always has :attr:`LoopConfig.frames` frames, whatever tempo the
+audio was played at: the STFT hop is chosen per loop so that one loop fills
+exactly ``frames`` frames (see :func:`LoopConfig.hop_for`). That makes the
+representation tempo-free, and time-stretching at render time is only a
+matter of choosing a different synthesis hop.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    """Audio front end and model shape.
+
+    Attributes
+    ----------
+    sample_rate : int
+        Model sample rate in Hz.
+    n_fft : int
+        FFT size (and Hann window length) in samples.
+    hop_length : int
+        Nominal analysis hop at the reference tempo, in samples.
+    n_mels : int
+        Number of Slaney mel bands (librosa's default filters).
+    fmin, fmax : float
+        Mel filter band edges in Hz; ``fmax=0`` means ``sample_rate / 2``.
+    db_min, db_max : float
+        The fixed dB range of power mel values; it is mapped onto [0, 1].
+    tempo : float
+        Reference tempo in BPM: the tempo a loop plays at unless told otherwise.
+    bars : int
+        Loop length in bars of 4/4.
+    latent_dim : int
+        Number of latent dimensions (8 to 32).
+    channels : int
+        Width of the convolutional encoder and decoder.
+    """
+
+    sample_rate: int = 22050
+    n_fft: int = 1024
+    hop_length: int = 256
+    n_mels: int = 128
+    fmin: float = 0.0
+    fmax: float = 0.0
+    db_min: float = -80.0
+    db_max: float = 30.0
+    tempo: float = 120.0
+    bars: int = 1
+    latent_dim: int = 16
+    channels: int = 256
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not 8 <= self.latent_dim <= 32:
+            problems.append(f"latent_dim must be 8..32, not {self.latent_dim}")
+        if self.n_fft < 64 or self.n_fft & (self.n_fft - 1):
+            problems.append(f"n_fft must be a power of two >= 64, not {self.n_fft}")
+        if not 0 < self.hop_length <= self.n_fft // 2:
+            problems.append(f"hop_length must be 1..n_fft/2, not {self.hop_length}")
+        if not 8 <= self.n_mels <= self.n_fft // 2 + 1:
+            problems.append(f"n_mels must be 8..n_fft/2+1, not {self.n_mels}")
+        if not 20.0 <= self.tempo <= 400.0:
+            problems.append(f"tempo must be 20..400 BPM, not {self.tempo}")
+        if self.bars < 1:
+            problems.append(f"bars must be at least 1, not {self.bars}")
+        if self.db_max <= self.db_min:
+            problems.append("db_max must be above db_min")
+        if self.sample_rate < 8000:
+            problems.append(f"sample_rate must be at least 8000, not {self.sample_rate}")
+        if self.channels < 8:
+            problems.append(f"channels must be at least 8, not {self.channels}")
+        if problems:
+            raise ValueError("; ".join(problems))
+
+    # -- derived figures -------------------------------------------------
+    @property
+    def n_freqs(self) -> int:
+        """Number of linear STFT bins, ``n_fft // 2 + 1``."""
+        return self.n_fft // 2 + 1
+
+    @property
+    def mel_fmax(self) -> float:
+        return self.fmax if self.fmax > 0 else self.sample_rate / 2.0
+
+    def loop_seconds(self, tempo: float | None = None) -> float:
+        """Duration of one loop in seconds at ``tempo`` (default: reference)."""
+        return self.bars * 4 * 60.0 / (tempo or self.tempo)
+
+    def loop_samples(self, tempo: float | None = None, sample_rate: int | None = None) -> int:
+        """Exact length of one loop in samples (rounded to the nearest sample)."""
+        return int(round(self.loop_seconds(tempo) * (sample_rate or self.sample_rate)))
+
+    @property
+    def frames(self) -> int:
+        """Mel frames per loop: the reference loop divided by the nominal hop."""
+        return max(16, int(round(self.loop_samples() / self.hop_length)))
+
+    def hop_for(self, n_samples: int) -> int:
+        """The STFT hop that spreads ``n_samples`` over :attr:`frames` frames.
+
+        Capped at ``n_fft // 2`` so Hann windows still overlap at slow tempos;
+        the caller resamples the loop to ``frames * hop`` samples, a change of
+        at most a few cents that nobody hears.
+        """
+        return int(min(self.n_fft // 2, max(1, round(n_samples / self.frames))))
+
+    # -- (de)serialisation -----------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "LoopConfig":
+        """Build from a checkpoint's dict, refusing unknown or mistyped keys."""
+        if not isinstance(data, dict):
+            raise ValueError("config is not a mapping")
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - set(fields))
+        if unknown:
+            raise ValueError(f"unknown config keys: {', '.join(unknown)}")
+        kwargs = {}
+        for name, value in data.items():
+            want = float if fields[name].type in ("float", float) else int
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(f"config key {name} is not a number")
+            kwargs[name] = want(value)
+        return cls(**kwargs)

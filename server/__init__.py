@@ -1,0 +1,1 @@
+"""vamen.server: the long-running process: control, scheduling, sinks, CLI."""
