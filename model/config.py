@@ -53,7 +53,7 @@ class LoopConfig:
     tempo: float = 120.0
     bars: int = 1
     latent_dim: int = 16
-    channels: int = 256
+    channels: int = 128
 
     def __post_init__(self) -> None:
         problems = []

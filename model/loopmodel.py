@@ -1,0 +1,143 @@
+"""The deployable model: latent points in, loops out (and audio in, points out).
+
+:class:`LoopModel` is all the server needs from a checkpoint. It exposes
+encode, decode and render, and nothing of training.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from . import checkpoint
+from .audio import read_audio, split_bars, tempo_from_name
+from .config import LoopConfig
+from .errors import CheckpointError
+from .features import MelFrontEnd
+from .inversion import LoopRenderer
+from .vae import LoopVAE
+
+DEFAULT_MODEL = Path(__file__).parent / "default" / "vamen-default.pt"
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+class LoopModel:
+    """A trained VAE with its front end, renderer and named anchors.
+
+    Parameters
+    ----------
+    config : LoopConfig
+    vae : LoopVAE
+    anchor_names : list of str
+    anchor_latents : torch.Tensor [shape=(N, latent_dim)]
+    device : torch.device, optional
+    meta : dict, optional
+        Free-form facts saved with the checkpoint (training data, figures).
+    """
+
+    def __init__(self, config: LoopConfig, vae: LoopVAE, anchor_names: list[str],
+                 anchor_latents: torch.Tensor, device: torch.device | str | None = None,
+                 meta: dict[str, Any] | None = None):
+        self.config = config
+        self.device = torch.device(device) if device is not None else default_device()
+        self.vae = vae.to(self.device).eval()
+        self.front = MelFrontEnd(config)
+        self.renderer = LoopRenderer(config)
+        self.anchor_names = list(anchor_names)
+        self.anchor_latents = anchor_latents.float().cpu()
+        self.meta = dict(meta or {})
+
+    # -- files --------------------------------------------------------------
+    @classmethod
+    def load(cls, path: str | os.PathLike | None = None,
+             device: torch.device | str | None = None) -> "LoopModel":
+        """Load a checkpoint (default: the model shipped with vamen)."""
+        path = Path(path) if path is not None else DEFAULT_MODEL
+        data = checkpoint.load(path)
+        config = data["config"]
+        vae = LoopVAE(config)
+        try:
+            vae.load_state_dict({k: v.float() for k, v in data["weights"].items()})
+        except RuntimeError:
+            raise CheckpointError(f"{path}'s weights do not fit its config") from None
+        anchors = data["anchors"]
+        return cls(config, vae, anchors["names"], anchors["latents"], device, data.get("meta"))
+
+    def save(self, path: str | os.PathLike, half: bool = False,
+             extra: dict[str, Any] | None = None) -> None:
+        """Save as a checkpoint; ``half`` stores weights as float16 (half the size)."""
+        weights = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu()
+                   for k, v in self.vae.state_dict().items()}
+        checkpoint.save(path, {
+            "config": self.config.to_dict(),
+            "weights": weights,
+            "anchors": {"names": self.anchor_names, "latents": self.anchor_latents},
+            "meta": self.meta,
+            **(extra or {}),
+        })
+
+    # -- latent space --------------------------------------------------------
+    @property
+    def latent_dim(self) -> int:
+        return self.config.latent_dim
+
+    @property
+    def anchors(self) -> dict[str, np.ndarray]:
+        """Anchor name -> latent mean, in index order."""
+        return {n: self.anchor_latents[i].numpy().copy() for i, n in enumerate(self.anchor_names)}
+
+    @torch.no_grad()
+    def encode(self, mel: torch.Tensor) -> torch.Tensor:
+        """Posterior means of normalised mels [B, n_mels, frames] -> [B, latent_dim]."""
+        mean, _ = self.vae.encode(mel.to(self.device))
+        return mean.cpu()
+
+    @torch.no_grad()
+    def encode_loops(self, audio: np.ndarray | torch.Tensor) -> np.ndarray:
+        """Latent means of one-loop audio arrays [B, L] at the model rate -> [B, latent_dim]."""
+        audio = torch.as_tensor(np.asarray(audio, dtype=np.float32))
+        return self.encode(self.front.loop_mel(audio)).numpy()
+
+    def encode_file(self, path: str | os.PathLike) -> np.ndarray:
+        """The latent point of an audio file's first bar, shape (latent_dim,).
+
+        Raises :class:`~vamen.model.errors.AudioFileError` for unusable files.
+        """
+        audio = read_audio(path, self.config.sample_rate)
+        bars = split_bars(audio, self.config.sample_rate, tempo_from_name(path))
+        return self.encode_loops(bars.bars[0][None])[0]
+
+    @torch.no_grad()
+    def decode(self, z: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """Normalised mels [B, n_mels, frames] in [0, 1] from points [B, latent_dim]."""
+        z = torch.as_tensor(np.asarray(z, dtype=np.float32)).to(self.device)
+        if z.dim() == 1:
+            z = z[None]
+        return self.vae.decode(z).clamp(0.0, 1.0)
+
+    @torch.no_grad()
+    def render(self, z: np.ndarray | torch.Tensor, tempo: float | None = None,
+               sample_rate: int | None = None, iterations: int | None = None,
+               phase: torch.Tensor | None = None, seed: int = 0) -> tuple[np.ndarray, torch.Tensor]:
+        """Loops for latent points, each exactly one loop long at ``tempo``.
+
+        Parameters
+        ----------
+        z : array [shape=(B, latent_dim)]
+        tempo, sample_rate, iterations, phase, seed
+            See :meth:`LoopRenderer.render`.
+
+        Returns
+        -------
+        audio : np.ndarray [shape=(B, n)], float32 at ``sample_rate``
+        phase : torch.Tensor, complex; pass back to warm-start similar loops
+        """
+        audio, phase = self.renderer.render(self.decode(z), tempo, sample_rate, iterations,
+                                            phase, seed)
+        return audio.cpu().numpy().astype(np.float32, copy=False), phase

@@ -1,0 +1,253 @@
+"""Training a LoopVAE from a folder of breaks.
+
+Posterior collapse, where the decoder learns to ignore the latent code and
+every point sounds the same, is the failure published spectral VAEs show.
+Two guards: the KL weight warms up from zero, and free bits leave each
+latent dimension its first ``free_bits`` nats without penalty. The number of
+active dimensions is measured and reported every epoch.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from . import checkpoint
+from .config import LoopConfig
+from .dataset import LoopSet, MelBatches, load_folder, split_holdout
+from .errors import CheckpointError, VamenError
+from .loopmodel import LoopModel, default_device
+from .vae import LoopVAE, kl_per_dim
+
+ACTIVE_THRESHOLD = 0.01  # variance of the posterior mean over data (Burda et al. 2016)
+MAX_ANCHORS = 128
+
+
+@dataclass
+class TrainOptions:
+    epochs: int = 60
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    beta: float = 2e-4
+    free_bits: float = 0.25
+    warmup: float = 0.3
+    rechop_prob: float = 0.5
+    rechop_amount: float = 0.3
+    holdout: float = 0.05
+    seed: int = 0
+    save_every: int = 500
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "TrainOptions":
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass
+class Progress:
+    """What a progress display needs after each step."""
+
+    step: int
+    total_steps: int
+    epoch: int
+    loss: float
+    recon_db: float
+    kl: float
+    active: int | None = None
+
+
+class TrainingInterrupted(VamenError):
+    """Ctrl-C during training; the checkpoint was saved first."""
+
+
+@dataclass
+class History:
+    epochs: list[dict[str, float]] = field(default_factory=list)
+
+
+def active_dims(means: torch.Tensor) -> tuple[int, list[float]]:
+    """Active latent dimensions: variance of posterior means over the data above 0.01."""
+    var = means.var(dim=0, unbiased=True) if len(means) > 1 else torch.zeros(means.shape[1])
+    return int((var > ACTIVE_THRESHOLD).sum()), [round(float(v), 5) for v in var]
+
+
+class Trainer:
+    """Holds model, optimiser and data for one training run.
+
+    Parameters
+    ----------
+    loops : LoopSet
+        All bars; a deterministic share is held out for validation.
+    out : Path
+        Checkpoint path, written every ``save_every`` steps and at the end.
+    """
+
+    def __init__(self, loops: LoopSet, out: Path, config: LoopConfig, options: TrainOptions,
+                 device: torch.device | None = None, meta: dict[str, Any] | None = None):
+        self.out = Path(out)
+        self.config = config
+        self.options = options
+        self.device = device or default_device()
+        train_idx, held_idx = split_holdout(loops.names, options.holdout)
+        self.train_set, self.held_set = loops.subset(train_idx), loops.subset(held_idx)
+        self.batches = MelBatches(self.train_set, config, options.rechop_prob, options.rechop_amount)
+        self.held = MelBatches(self.held_set, config, 0.0) if len(self.held_set) else None
+        torch.manual_seed(options.seed)
+        self.vae = LoopVAE(config).to(self.device)
+        self.optim = torch.optim.Adam(self.vae.parameters(), lr=options.learning_rate)
+        self.step = 0
+        self.epoch = 0
+        self.history = History()
+        self.meta = dict(meta or {})
+        self.rng = np.random.default_rng(options.seed)
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return self.batches.batches_per_epoch(self.options.batch_size)
+
+    @property
+    def total_steps(self) -> int:
+        return self.steps_per_epoch * self.options.epochs
+
+    def beta_now(self) -> float:
+        warm = max(1, int(self.options.warmup * self.total_steps))
+        return self.options.beta * min(1.0, self.step / warm)
+
+    # -- resume --------------------------------------------------------------
+    def restore(self) -> None:
+        """Continue from the training state saved in ``out``."""
+        data = checkpoint.load(self.out, map_location=self.device)
+        state = data.get("training")
+        if not isinstance(state, dict) or "optimizer" not in state:
+            raise CheckpointError(f"{self.out} has no training state to resume from")
+        if data["config"] != self.config:
+            raise CheckpointError(f"{self.out} was trained with another config; cannot resume")
+        self.vae.load_state_dict({k: v.float() for k, v in data["weights"].items()})
+        self.optim.load_state_dict(state["optimizer"])
+        self.step, self.epoch = int(state["step"]), int(state["epoch"])
+        self.history.epochs = list(state.get("history", []))
+        self.rng = np.random.default_rng([self.options.seed, self.epoch])
+
+    # -- one step ------------------------------------------------------------
+    def _loss(self, mel: torch.Tensor) -> tuple[torch.Tensor, float, float]:
+        recon, mean, logvar = self.vae(mel)
+        rec = (recon - mel).abs().mean()
+        kl = kl_per_dim(mean, logvar).mean(dim=0)
+        kl_loss = torch.clamp(kl, min=self.options.free_bits).sum()
+        return rec + self.beta_now() * kl_loss, float(rec.detach()), float(kl.detach().sum())
+
+    def run(self, progress: Callable[[Progress], None] | None = None) -> History:
+        """Train until ``options.epochs``; Ctrl-C saves and raises TrainingInterrupted."""
+        db_span = self.config.db_max - self.config.db_min
+        last_save = self.step
+        try:
+            while self.epoch < self.options.epochs:
+                self.vae.train()
+                sums = np.zeros(3)
+                count = 0
+                for mel in self.batches.epoch(self.rng, self.options.batch_size):
+                    loss, rec, kl = self._loss(mel.to(self.device))
+                    self.optim.zero_grad(set_to_none=True)
+                    loss.backward()
+                    torch.nn.utils.clip_grad_norm_(self.vae.parameters(), 5.0)
+                    self.optim.step()
+                    self.step += 1
+                    sums += (float(loss.detach()), rec * db_span, kl)
+                    count += 1
+                    if progress:
+                        progress(Progress(self.step, self.total_steps, self.epoch + 1,
+                                          float(loss.detach()), rec * db_span, kl))
+                    if self.step - last_save >= self.options.save_every:
+                        self.save(partial=True)
+                        last_save = self.step
+                self.epoch += 1
+                self.history.epochs.append(self._epoch_figures(sums / max(count, 1)))
+                self.rng = np.random.default_rng([self.options.seed, self.epoch])
+                if self.epoch < self.options.epochs:
+                    self.save(partial=True)
+                    last_save = self.step
+        except KeyboardInterrupt:
+            self.save(partial=True)
+            raise TrainingInterrupted(
+                f"interrupted at step {self.step}; saved {self.out}; continue with --resume"
+            ) from None
+        self.save(partial=False)
+        return self.history
+
+    @torch.no_grad()
+    def _means(self, batches: MelBatches) -> tuple[torch.Tensor, float]:
+        self.vae.eval()
+        means, err = [], 0.0
+        for start in range(0, len(batches.clean), 64):
+            mel = batches.clean[start:start + 64].to(self.device)
+            mean, _ = self.vae.encode(mel)
+            err += float((self.vae.decode(mean).clamp(0, 1) - mel).abs().mean(dim=(1, 2)).sum())
+            means.append(mean.cpu())
+        return torch.cat(means), err / len(batches.clean)
+
+    def _epoch_figures(self, sums: np.ndarray) -> dict[str, float]:
+        span = self.config.db_max - self.config.db_min
+        means, _ = self._means(self.batches)
+        active, _ = active_dims(means)
+        figures = {"epoch": self.epoch, "step": self.step, "loss": round(float(sums[0]), 5),
+                   "recon_db": round(float(sums[1]), 3), "kl": round(float(sums[2]), 3),
+                   "beta": self.beta_now(), "active_dims": active}
+        if self.held is not None:
+            figures["heldout_recon_db"] = round(self._means(self.held)[1] * span, 3)
+        return figures
+
+    # -- saving --------------------------------------------------------------
+    def model(self, means: torch.Tensor | None = None) -> LoopModel:
+        """The deployable model, with up to 128 training loops as anchors."""
+        if means is None:
+            means, _ = self._means(self.batches)
+        pick = np.linspace(0, len(means) - 1, min(MAX_ANCHORS, len(means))).round().astype(int)
+        pick = sorted(set(pick.tolist()))
+        return LoopModel(self.config, self.vae, [self.train_set.names[i] for i in pick],
+                         means[pick], self.device, self.meta)
+
+    def save(self, partial: bool) -> None:
+        means, _ = self._means(self.batches)
+        model = self.model(means)
+        active, variances = active_dims(means)
+        model.meta.update({"active_dims": active, "latent_variance": variances,
+                           "train_loops": len(self.train_set), "heldout_loops": len(self.held_set),
+                           "heldout_names": self.held_set.names, "steps": self.step,
+                           "epochs": self.epoch, "options": asdict(self.options)})
+        training = {"step": self.step, "epoch": self.epoch, "history": self.history.epochs,
+                    "optimizer": self.optim.state_dict(), "options": asdict(self.options),
+                    "complete": not partial}
+        model.save(self.out, extra={"training": training})
+
+
+def train_folder(data_dir: str | Path, out: str | Path, options: TrainOptions,
+                 config: LoopConfig | None = None, resume: bool = False,
+                 device: torch.device | None = None,
+                 progress: Callable[[Progress], None] | None = None,
+                 files_progress: Callable[[int], None] | None = None) -> Trainer:
+    """Load ``data_dir``, train (or resume) and save ``out``; returns the Trainer."""
+    out = Path(out)
+    if resume:
+        if not out.exists():
+            raise CheckpointError(f"nothing to resume: {out} does not exist")
+        config = checkpoint.load(out)["config"]
+    config = config or LoopConfig()
+    loops = load_folder(data_dir, config, files_progress)
+    meta = {"data": str(Path(data_dir).resolve().name), "skipped": len(loops.skipped)}
+    manifest = Path(data_dir) / "vamen-dataset.json"
+    if manifest.is_file():
+        import json
+
+        try:
+            meta["dataset"] = json.loads(manifest.read_text())
+        except ValueError:
+            pass
+    trainer = Trainer(loops, out, config, options, device, meta)
+    if resume:
+        trainer.restore()
+    trainer.run(progress)
+    return trainer
+
