@@ -1,0 +1,486 @@
+"""The control state and the one object allowed to change it.
+
+:class:`Control` holds where the performance is going (the latent
+trajectory, glide, walk, tempo, quantisation, transport, gain, quality,
+subscribers, MIDI learn) and changes it one command at a time. It is plain
+and synchronous: the engine's control thread calls :meth:`Control.apply` for
+each command it takes off the queue, and tests call it directly with any
+beat they like. No locks, no sockets, no clock, no torch (``encode`` is
+injected).
+
+Every command is validated completely before anything is mutated, so a bad
+one (unknown preset, anchor index out of range, unreadable file) gets
+``/vamen/error s address s message`` sent to its ``source`` and leaves the
+state exactly as it was.
+
+A change to what is heard does not take effect at once: :meth:`Control.apply`
+returns a :class:`Change` saying from which beat the audio must follow the
+new trajectory or tempo. Changes land on the quantisation grid (the next
+multiple of ``quantize`` beats at or after ``now_beat``; ``quantize`` 0 means
+the next block), or exactly at ``at_beat`` for a time-tagged command that is
+not late. Before the landing beat the trajectory is the old one, so
+:attr:`Control.trajectory` is always valid for every beat from now on.
+
+``/vamen/state`` and subscriber feedback are formatted by
+:mod:`vamen.server.talkback`, which documents the reply format.
+
+Contents
+--------
+Control         the control state; ``apply(cmd, now_beat, block_beats)``
+Change          what the render worker and sink must do, from which beat
+WalkSettings    depth, rate, seed of the noise walk (from :mod:`~vamen.server.course`)
+"""
+from __future__ import annotations
+
+import logging
+import math
+import unicodedata
+from dataclasses import dataclass
+from pathlib import PurePath
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from vamen.server import commands as c
+from vamen.server import motion, talkback
+from vamen.server.course import Course, WalkSettings
+from vamen.server.presets import PresetStore, validate_name
+
+log = logging.getLogger(__name__)
+
+Reply = Callable[[str, list, "tuple[str, int] | None"], None]
+
+#: Feedback goes to at most this many subscribers.
+MAX_SUBSCRIBERS = 32
+
+
+@dataclass(frozen=True, eq=False)
+class Change:
+    """From ``from_beat`` on, the audio must follow these settings.
+
+    Attributes
+    ----------
+    from_beat : float
+        First beat affected. Loops already rendered from here on are stale.
+    trajectory : Trajectory
+        The whole trajectory, valid for every beat >= now (old before
+        ``from_beat``, new after).
+    tempo : float
+        BPM from ``from_beat``.
+    playing : bool
+    gain : float
+        Linear output gain; the sink applies it at once (``from_beat`` is
+        ``now_beat`` when only the gain changed), nothing needs re-rendering.
+    quality : int
+        Griffin-Lim iterations for loops rendered from ``from_beat``.
+    changed : frozenset of str
+        Which of ``trajectory``, ``tempo``, ``playing``, ``gain``, ``quality``
+        changed, so the engine can skip needless re-renders.
+    """
+
+    from_beat: float
+    trajectory: motion.Trajectory
+    tempo: float
+    playing: bool
+    gain: float
+    quality: int
+    changed: frozenset[str]
+
+
+class Refused(Exception):
+    """A command that cannot be carried out; its message goes to the sender."""
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _preset_name_for(path: str) -> str:
+    """A valid preset name from an audio file's name: its stem, cleaned and shortened."""
+    stem = PurePath(path.replace("\\", "/")).stem
+    stem = "".join("_" if unicodedata.category(ch).startswith("C") else ch for ch in stem)
+    return stem.strip()[:64] or "encoded"
+
+
+class Control:
+    """The single owner of the control state.
+
+    Parameters
+    ----------
+    latent_dim : int
+    anchors : mapping of str to array_like [shape=(latent_dim,)]
+        Named points from the checkpoint, in order: index i is the i-th.
+    presets : PresetStore
+    encode : callable (str -> np.ndarray [shape=(latent_dim,)]), optional
+        Encodes an audio file; may raise, its message becomes the error reply.
+    reply : callable (address, args, (host, port) or None), optional
+        Sends a message; called with None when the command had no source.
+    extra_state : callable () -> dict, optional
+        More ``key: value`` pairs for ``/vamen/state`` (underruns, sinks, ...).
+    tempo, quantize, gain, quality : optional
+        Initial settings (defaults 120 BPM, 1 beat, 1.0, 32 iterations).
+    start : array_like [shape=(latent_dim,)], optional
+        Initial point (default: the centre of the latent space).
+    seed : int, optional
+        Seeds the draws for ``random`` without a seed, for reproducible runs.
+    """
+
+    def __init__(self, latent_dim: int, anchors: Mapping[str, Any], presets: PresetStore, *,
+                 encode: Callable[[str], np.ndarray] | None = None, reply: Reply | None = None,
+                 extra_state: Callable[[], dict] | None = None, tempo: float = 120.0,
+                 quantize: float = 1.0, gain: float = 1.0, quality: int = 32,
+                 start: Any = None, seed: int | None = None) -> None:
+        self.latent_dim = int(latent_dim)
+        self._anchors = {str(k): motion.as_point(v, self.latent_dim) for k, v in anchors.items()}
+        self._anchor_list = list(self._anchors.values())
+        self.presets = presets
+        self._encode = encode
+        self._reply: Reply = reply if reply is not None else (lambda address, args, to: None)
+        self._extra_state = extra_state
+        self._rng = np.random.default_rng(seed)
+        point = motion.as_point(np.zeros(self.latent_dim) if start is None else start, self.latent_dim)
+        self._course = Course(point)
+        self._glide = 0.0
+        self._tempo = float(tempo)
+        self._quantize = float(quantize)
+        self._playing = True
+        self._gain = float(gain)
+        self._quality = int(quality)
+        self._subscribers = talkback.Subscribers(MAX_SUBSCRIBERS)
+        self._midi_learn: str | None = None
+
+    # -- read-only view --------------------------------------------------------
+
+    trajectory = property(lambda self: self._course.trajectory, doc="Where the loop is at any beat from now on.")
+    target = property(lambda self: self._course.target, doc="The point sets and nudges move towards (read-only).")
+    glide = property(lambda self: self._glide, doc="Beats a set or nudge takes.")
+    walk = property(lambda self: self._course.walk, doc="The current :class:`WalkSettings`.")
+    tempo = property(lambda self: self._tempo, doc="BPM (the latest requested).")
+    quantize = property(lambda self: self._quantize, doc="Beats between landing points; 0 = next block.")
+    playing = property(lambda self: self._playing)
+    gain = property(lambda self: self._gain)
+    quality = property(lambda self: self._quality, doc="Griffin-Lim iterations.")
+    subscribers = property(lambda self: tuple(self._subscribers), doc="Feedback destinations.")
+    midi_learn_target = property(lambda self: self._midi_learn, doc="Pending MIDI-learn target or None.")
+    anchor_names = property(lambda self: tuple(self._anchors))
+
+    def take_midi_learn(self) -> str | None:
+        """Return the pending MIDI-learn target and clear it (the MIDI binding was made)."""
+        target, self._midi_learn = self._midi_learn, None
+        return target
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything that defines the state, comparable with ``==`` (trajectories by identity)."""
+        return {
+            "course": self._course.snapshot(), "glide": self._glide,
+            "tempo": self._tempo, "quantize": self._quantize, "playing": self._playing,
+            "gain": self._gain, "quality": self._quality, "subscribers": tuple(self._subscribers),
+            "midi_learn": self._midi_learn, "rng": self._rng.bit_generator.state,
+            "presets": {n: tuple(self.presets[n].tolist()) for n in self.presets.names()},
+        }
+
+    # -- applying commands -----------------------------------------------------
+
+    def landing(self, now_beat: float, block_beats: float, at_beat: float | None = None) -> float:
+        """The beat a change made at ``now_beat`` lands on.
+
+        ``at_beat`` (a time-tagged command, converted to beats by the clock)
+        wins when it is not in the past. Otherwise: the next multiple of
+        ``quantize`` at or after ``now_beat`` (the engine passes the earliest
+        beat it can still change), or ``now_beat + block_beats`` when
+        ``quantize`` is 0.
+        """
+        if at_beat is not None and at_beat >= now_beat:
+            return float(at_beat)
+        if self._quantize <= 0:
+            return now_beat + block_beats
+        # The tolerance keeps 3.9999999 (float drift) from skipping beat 4.
+        return math.ceil(now_beat / self._quantize - 1e-9) * self._quantize
+
+    def apply(self, cmd: c.Command, now_beat: float, block_beats: float, *,
+              at_beat: float | None = None) -> Change | None:
+        """Carry out one command.
+
+        Parameters
+        ----------
+        cmd : Command
+        now_beat : float
+            The earliest beat that can still change.
+        block_beats : float
+            Length of one audio block in beats (where ``quantize`` 0 lands).
+        at_beat : float, optional
+            ``cmd.at`` converted to beats, for time-tagged commands.
+
+        Returns
+        -------
+        Change or None
+            None when nothing audible changed, or the command was refused (the
+            sender then gets ``/vamen/error``).
+        """
+        handler = _HANDLERS.get(type(cmd))
+        try:
+            if handler is None:
+                raise Refused(f"not a control command: {type(cmd).__name__}")
+            return handler(self, cmd, now_beat, self.landing(now_beat, block_beats, at_beat))
+        except Refused as exc:
+            log.info("refused %s: %s", cmd.address, exc)
+            self._reply("/vamen/error", [cmd.address, str(exc)], cmd.source)
+            return None
+
+    def _change(self, from_beat: float, *changed: str) -> Change:
+        return Change(from_beat, self._course.trajectory, self._tempo, self._playing, self._gain,
+                      self._quality, frozenset(changed))
+
+    # -- points ----------------------------------------------------------------
+
+    def _lookup(self, point: c.Point) -> np.ndarray | None:
+        """A named or indexed point, or None for ``random``; raises Refused if unknown."""
+        if isinstance(point, bool) or not isinstance(point, (int, str)):
+            raise Refused(f"a point is an anchor index or a name, got {point!r}")
+        if isinstance(point, int):
+            if not 0 <= point < len(self._anchor_list):
+                have = f"0..{len(self._anchor_list) - 1}" if self._anchor_list else "none"
+                raise Refused(f"no anchor {point}: this model's anchors are {have}")
+            return self._anchor_list[point]
+        if point == c.RANDOM:
+            return None
+        if point in self.presets:
+            values = self.presets[point]
+            if values.shape != (self.latent_dim,):
+                raise Refused(f"preset {point!r} has {values.size} values; this model has {self.latent_dim}")
+            return motion.as_point(values)
+        if point in self._anchors:
+            return self._anchors[point]
+        raise Refused(f"unknown point {point!r}: no preset or anchor of that name")
+
+    def _points(self, *points: c.Point) -> list[np.ndarray]:
+        """Resolve all points, checking every name before drawing any random one."""
+        found = [self._lookup(p) for p in points]
+        return [self._draw(1.0, None) if p is None else p for p in found]
+
+    def _draw(self, spread: float, seed: int | None) -> np.ndarray:
+        if seed is None:
+            seed = int(self._rng.integers(2**63))
+        return motion.prior_point(self.latent_dim, spread, seed)
+
+    def _go(self, target: np.ndarray, now: float, land: float, beats: float = 0.0,
+            curve: str = "linear") -> Change:
+        self._course.go(target, now, land, beats, curve)
+        return self._change(land, "trajectory")
+
+    # -- handlers: each takes (cmd, now_beat, landing beat), validates, then mutates
+
+    def _index(self, index: int) -> int:
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < self.latent_dim:
+            raise Refused(f"coordinate index must be within 0..{self.latent_dim - 1}, got {index!r}")
+        return index
+
+    @staticmethod
+    def _finite(*values: float) -> None:
+        if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in values):
+            raise Refused("values must be finite numbers")
+
+    def _set_latent(self, cmd: c.SetLatent, now: float, land: float) -> Change:
+        if not 0 < len(cmd.values) <= self.latent_dim:
+            raise Refused(f"expects 1 to {self.latent_dim} values, got {len(cmd.values)}")
+        self._finite(*cmd.values)
+        target = np.array(self._course.target)
+        target[: len(cmd.values)] = cmd.values
+        return self._go(target, now, land, self._glide)
+
+    def _set_coord(self, cmd: c.SetCoord, now: float, land: float) -> Change:
+        index = self._index(cmd.index)
+        self._finite(cmd.value)
+        target = np.array(self._course.target)
+        target[index] = cmd.value
+        return self._go(target, now, land, self._glide)
+
+    def _nudge(self, cmd: c.Nudge, now: float, land: float) -> Change:
+        index = self._index(cmd.index)
+        self._finite(cmd.delta)
+        target = np.array(self._course.target)
+        target[index] += cmd.delta
+        return self._go(target, now, land, self._glide)
+
+    def _random(self, cmd: c.Random, now: float, land: float) -> Change:
+        self._finite(cmd.spread)
+        if not 0 <= cmd.spread <= c.MAX_DEPTH or (cmd.seed is not None and cmd.seed < 0):
+            raise Refused(f"spread must be within 0..{c.MAX_DEPTH:g} and seed >= 0")
+        return self._go(self._draw(cmd.spread, cmd.seed), now, land)
+
+    def _morph(self, cmd: c.Morph, now: float, land: float) -> Change:
+        self._finite(cmd.beats)
+        if cmd.beats < 0 or cmd.curve not in motion.CURVES:
+            raise Refused(f"beats must be >= 0 and curve one of {', '.join(motion.CURVES)}")
+        (end,) = self._points(cmd.point)
+        return self._go(end, now, land, cmd.beats, cmd.curve)
+
+    def _interp(self, cmd: c.Interp, now: float, land: float) -> Change:
+        self._finite(cmd.fraction)
+        if not 0.0 <= cmd.fraction <= 1.0:
+            raise Refused(f"fraction must be within 0..1, got {cmd.fraction:g}")
+        a, b = self._points(cmd.a, cmd.b)
+        return self._go(motion.Interp(a, b, cmd.fraction).point, now, land, self._glide)
+
+    def _anchor(self, cmd: c.Anchor, now: float, land: float) -> Change:
+        (point,) = self._points(cmd.point)
+        return self._go(point, now, land)
+
+    def _walk_cmd(self, cmd: c.Walk, now: float, land: float) -> Change:
+        rate = self._course.walk.rate if cmd.rate is None else cmd.rate
+        seed = self._course.walk.seed if cmd.seed is None else cmd.seed
+        self._finite(cmd.depth, rate)
+        if not 0 <= cmd.depth <= c.MAX_DEPTH or not 0 <= rate <= c.MAX_WALK_RATE or seed < 0:
+            raise Refused(f"depth must be within 0..{c.MAX_DEPTH:g}, rate 0..{c.MAX_WALK_RATE:g}, seed >= 0")
+        self._course.set_walk(WalkSettings(cmd.depth, rate, seed), now, land)
+        return self._change(land, "trajectory")
+
+    # -- handlers: presets and files -------------------------------------------
+
+    def _preset_load(self, cmd: c.PresetLoad, now: float, land: float) -> Change:
+        self._finite(cmd.beats)
+        if cmd.beats < 0:
+            raise Refused(f"beats must be >= 0, got {cmd.beats:g}")
+        if cmd.name not in self.presets and cmd.name not in self._anchors:
+            raise Refused(f"unknown preset {cmd.name!r}")
+        (point,) = self._points(cmd.name)
+        return self._go(point, now, land, cmd.beats, "smooth")
+
+    def _save(self, name: str, point: np.ndarray) -> None:
+        try:
+            validate_name(name)
+        except ValueError as exc:
+            raise Refused(str(exc)) from None
+        if name == c.RANDOM:
+            raise Refused(f"{c.RANDOM!r} is reserved for random points; choose another name")
+        try:
+            self.presets.save(name, point)
+        except OSError as exc:
+            raise Refused(f"cannot save preset {name!r}: {_first_line(exc)}") from None
+
+    def _preset_save(self, cmd: c.PresetSave, now: float, land: float) -> None:
+        self._save(cmd.name, self.trajectory.at(now))
+
+    def _preset_list(self, cmd: c.PresetList, now: float, land: float) -> None:
+        self._reply("/vamen/preset/list", self.presets.names(), cmd.source)
+
+    def _encode_cmd(self, cmd: c.Encode, now: float, land: float) -> Change:
+        if self._encode is None:
+            raise Refused("encoding is not available: no model is loaded")
+        try:
+            point = motion.as_point(self._encode(cmd.path), self.latent_dim)
+        except Exception as exc:  # the encoder's own errors are one-liners for the sender
+            raise Refused(f"cannot encode {cmd.path}: {_first_line(exc)}") from None
+        self._save(_preset_name_for(cmd.path), point)
+        return self._go(point, now, land)
+
+    # -- handlers: settings ----------------------------------------------------
+
+    def _setting(self, value: float, low: float, high: float, what: str) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+            raise Refused(f"{what} must be within {low:g}..{high:g}, got {value!r}")
+        return float(value)
+
+    def _tempo_cmd(self, cmd: c.Tempo, now: float, land: float) -> Change | None:
+        bpm = self._setting(cmd.bpm, c.MIN_TEMPO, c.MAX_TEMPO, "tempo")
+        if bpm == self._tempo:
+            return None  # Tidal repeats cps on every event
+        self._tempo = bpm
+        return self._change(land, "tempo")
+
+    def _quantize_cmd(self, cmd: c.Quantize, now: float, land: float) -> None:
+        self._quantize = self._setting(cmd.beats, 0.0, c.MAX_QUANTIZE, "quantize")
+
+    def _glide_cmd(self, cmd: c.Glide, now: float, land: float) -> None:
+        self._glide = self._setting(cmd.beats, 0.0, math.inf, "glide")
+
+    def _transport(self, cmd: c.Command, now: float, land: float) -> Change | None:
+        playing = isinstance(cmd, c.Play)
+        if playing == self._playing:
+            return None
+        self._playing = playing
+        return self._change(land, "playing")
+
+    def _gain_cmd(self, cmd: c.Gain, now: float, land: float) -> Change | None:
+        gain = self._setting(cmd.gain, 0.0, c.MAX_GAIN, "gain")
+        if gain == self._gain:
+            return None
+        self._gain = gain
+        return self._change(now, "gain")
+
+    def _quality_cmd(self, cmd: c.Quality, now: float, land: float) -> Change | None:
+        quality = int(self._setting(cmd.iterations, c.MIN_QUALITY, c.MAX_QUALITY, "iterations"))
+        if quality != cmd.iterations:
+            raise Refused(f"iterations must be a whole number, got {cmd.iterations!r}")
+        if quality == self._quality:
+            return None
+        self._quality = quality
+        return self._change(land, "quality")
+
+    # -- handlers: talking back --------------------------------------------------
+
+    def _peer(self, cmd: c.Subscribe | c.Unsubscribe) -> tuple[str, int]:
+        try:
+            return self._subscribers.peer(cmd.port, cmd.host, cmd.source)
+        except ValueError as exc:
+            raise Refused(str(exc)) from None
+
+    def _subscribe(self, cmd: c.Subscribe, now: float, land: float) -> None:
+        peer = self._peer(cmd)
+        try:
+            self._subscribers.add(peer)
+        except ValueError as exc:
+            raise Refused(str(exc)) from None
+
+    def _unsubscribe(self, cmd: c.Unsubscribe, now: float, land: float) -> None:
+        self._subscribers.discard(self._peer(cmd))
+
+    def _ping(self, cmd: c.Ping, now: float, land: float) -> None:
+        self._reply("/vamen/pong", [], cmd.source)
+
+    def _midi_learn_cmd(self, cmd: c.MidiLearn, now: float, land: float) -> None:
+        self._midi_learn = cmd.target
+
+    def _state(self, cmd: c.State, now: float, land: float) -> None:
+        self._reply("/vamen/state", self.state(now), cmd.source)
+
+    def state(self, now_beat: float) -> list:
+        """The ``/vamen/state`` arguments: flat key, value pairs (see :mod:`~vamen.server.talkback`)."""
+        bar, beat = talkback.bar_and_beat(now_beat)
+        values = (
+            talkback.latent_string(self.trajectory.at(now_beat)), self.latent_dim, self._tempo,
+            self._quantize, int(self._playing), self._gain, self._quality, self._glide,
+            self._course.walk.depth, self._course.walk.rate, self._course.walk.seed, bar, beat, len(self._anchors),
+            len(self.presets), len(self._subscribers), self._midi_learn or "",
+        )
+        return talkback.state_args(dict(zip(talkback.STATE_KEYS, values)), self._extra_state)
+
+    # -- feedback ----------------------------------------------------------------
+
+    def feedback(self, beat: float) -> list[tuple[str, list]]:
+        """Messages for subscribers at ``beat``: ``/vamen/latent f...`` and ``/vamen/beat i bar f beat``."""
+        return talkback.feedback(self.trajectory.at(beat), beat)
+
+    def send_feedback(self, beat: float) -> None:
+        """Send :meth:`feedback` to every subscriber through ``reply`` (the engine calls it each beat)."""
+        if not len(self._subscribers):
+            return
+        messages = self.feedback(beat)
+        for peer in self._subscribers:
+            for address, args in messages:
+                self._reply(address, args, peer)
+
+
+# One handler per command type (no if/elif ladder); each validates, then mutates.
+_HANDLERS: dict[type, Callable[[Control, Any, float, float], Change | None]] = {
+    c.SetLatent: Control._set_latent, c.SetCoord: Control._set_coord, c.Nudge: Control._nudge,
+    c.Glide: Control._glide_cmd, c.Random: Control._random, c.Morph: Control._morph,
+    c.Interp: Control._interp, c.Walk: Control._walk_cmd, c.Anchor: Control._anchor,
+    c.Encode: Control._encode_cmd, c.PresetSave: Control._preset_save,
+    c.PresetLoad: Control._preset_load, c.PresetList: Control._preset_list,
+    c.Tempo: Control._tempo_cmd, c.Quantize: Control._quantize_cmd, c.Play: Control._transport,
+    c.Stop: Control._transport, c.Gain: Control._gain_cmd, c.Quality: Control._quality_cmd,
+    c.State: Control._state, c.Subscribe: Control._subscribe, c.Unsubscribe: Control._unsubscribe,
+    c.Ping: Control._ping, c.MidiLearn: Control._midi_learn_cmd,
+}

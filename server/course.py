@@ -1,0 +1,102 @@
+"""The course of a performance through latent space: a centre path and a walk.
+
+Performers move the *centre* (sets, nudges, glides, morphs, anchors,
+presets); a noise *walk*, when on, circles whatever the centre does. Every
+change lands at a beat: before it the old course holds, from it the new one,
+so :attr:`Course.trajectory` is valid for every beat from now on and the
+render worker can re-render any bar it likes. History older than ``now_beat``
+is dropped on each change (:func:`vamen.server.motion.settle`), so weeks of
+changes keep the trajectory small.
+
+Inputs are assumed valid: :class:`~vamen.server.control.Control` checks them
+before calling, so a refused command never reaches this object.
+
+Contents
+--------
+Course          ``go()``, ``set_walk()``, ``trajectory``, ``target``, ``walk``
+WalkSettings    depth, rate, seed of the noise walk
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+
+from vamen.server import motion
+
+#: A walk fades in, out, or to a new depth over one bar, so it never clicks on.
+WALK_FADE_BEATS = 4.0
+
+
+@dataclass(frozen=True)
+class WalkSettings:
+    """The noise walk: ``depth`` in latent units (0 = off), ``rate`` cycles per bar, ``seed``."""
+
+    depth: float = 0.0
+    rate: float = 0.25
+    seed: int = 0
+
+
+class Course:
+    """Centre path plus optional walk, changed only at landing beats.
+
+    Parameters
+    ----------
+    start : np.ndarray [shape=(latent_dim,)]
+        Where the performance begins.
+    """
+
+    def __init__(self, start: np.ndarray) -> None:
+        self._target = motion.as_point(start)
+        self._centre: motion.Trajectory = motion.Still(self._target)
+        self._walk = WalkSettings()
+        self._walker: motion.Walk | None = None
+        self._trajectory: motion.Trajectory = self._centre
+
+    trajectory = property(lambda self: self._trajectory, doc="Where the loop is at any beat from now on.")
+    target = property(lambda self: self._target, doc="Where the centre is going: sets and nudges start here.")
+    walk = property(lambda self: self._walk, doc="The current :class:`WalkSettings`.")
+    centre = property(lambda self: self._centre, doc="The centre path, without the walk.")
+
+    def snapshot(self) -> tuple:
+        """Comparable state: target values, then the trajectory objects (by identity)."""
+        return tuple(self._target.tolist()), self._centre, self._walker, self._trajectory, self._walk
+
+    def go(self, target: np.ndarray, now_beat: float, from_beat: float, beats: float = 0.0,
+           curve: str = "linear") -> None:
+        """Move the centre to ``target``, starting at ``from_beat``, over ``beats`` (0 = jump).
+
+        The move starts wherever the centre is at ``from_beat`` (mid-glide
+        included); the walk keeps its path around the new centre.
+        """
+        target = motion.as_point(target, self._target.size)
+        if beats > 0:
+            segment: motion.Trajectory = motion.Morph(self._centre.at(from_beat), target, from_beat, beats, curve)
+        else:
+            segment = motion.Still(target)
+        self._centre = motion.switch(motion.settle(self._centre, now_beat), segment, from_beat)
+        self._target = target
+        self._land(self._walker, now_beat, from_beat)
+
+    def set_walk(self, walk: WalkSettings, now_beat: float, from_beat: float) -> None:
+        """Change the walk from ``from_beat``: depth fades over a bar, the phase carries on."""
+        old = self._walker
+        depth_then = old.depth_at(from_beat) if old is not None else 0.0
+        # Same seed: continue the phase so a new rate bends the path instead of jumping.
+        phase_then = old.phase_at(from_beat) if old is not None and old.seed == walk.seed else 0.0
+        walker = motion.Walk(self._centre, walk.depth, walk.rate, walk.seed, from_beat,
+                             start_phase=phase_then, fade_from=depth_then, fade_beats=WALK_FADE_BEATS)
+        self._walk = walk
+        self._centre = motion.settle(self._centre, now_beat)
+        self._land(walker, now_beat, from_beat)
+
+    def _land(self, walker: motion.Walk | None, now_beat: float, from_beat: float) -> None:
+        """Wrap the centre in ``walker`` (or not) and switch to the result at ``from_beat``."""
+        if walker is not None and walker.depth == 0.0 and walker.depth_at(from_beat) == 0.0:
+            walker = None  # faded out: the walk is over
+        if walker is not None:
+            walker = dataclasses.replace(walker, centre=self._centre)
+        self._walker = walker
+        full = walker if walker is not None else self._centre
+        self._trajectory = motion.switch(motion.settle(self._trajectory, now_beat), full, from_beat)

@@ -1,0 +1,296 @@
+"""The OSC socket: receive datagrams, enqueue commands, answer errors and pings.
+
+One UDP socket, one receive thread. For each datagram the thread decodes the
+packet (messages and bundles, nested, with their time tags), turns each
+message into commands with :func:`vamen.server.osc.parse` and puts them on
+the command queue for the control thread. It never touches the control state,
+torch or the sink, and never sleeps: a bundle stamped for the future is
+enqueued at once with ``at`` set, and the control thread lands it on time.
+
+Two things are answered from the receive thread itself, so they work even
+while the control thread is busy (encoding a file, say):
+
+- ``/vamen/ping`` gets ``/vamen/pong``;
+- bad input gets ``/vamen/error s address s message``: malformed packets
+  (address ``""``, or the address the packet starts with when it has one),
+  messages :func:`parse` refuses, and commands dropped because the queue is
+  full.
+
+Replies leave from the server's own socket, so they come from the port the
+client sent to (SuperCollider's ``OSCFunc`` filters on it).
+
+Contents
+--------
+OscServer       ``start()``, ``close()``, ``send()``, ``port``
+decode_packet   datagram -> list of (time tag or None, OscMessage)
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import socket
+import threading
+from typing import Any
+
+import numpy as np
+from pythonosc.osc_message import OscMessage
+from pythonosc.osc_message_builder import OscMessageBuilder
+from pythonosc.parsing import osc_types
+
+from vamen.server import commands as c
+from vamen.server.osc import BadMessage, parse
+
+log = logging.getLogger(__name__)
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 57140
+
+# The largest UDP payload; socketserver's default of 8192 would silently
+# truncate a long /vamen/latent and turn a clear error into a garbled one.
+MAX_DATAGRAM = 65535
+
+_BUNDLE = b"#bundle\x00"
+_MAX_NESTING = 8
+
+
+def _address_of(dgram: bytes) -> str:
+    """The address a broken packet starts with, if it starts like a message."""
+    if not dgram.startswith(b"/"):
+        return ""
+    return dgram.split(b"\x00", 1)[0][:128].decode("utf-8", "replace")
+
+
+def decode_packet(dgram: bytes, _depth: int = 0) -> list[tuple[float | None, OscMessage]]:
+    """Decode one datagram into its messages, each with its bundle's time tag.
+
+    Parameters
+    ----------
+    dgram : bytes
+        A whole OSC packet: a message or a (possibly nested) bundle.
+
+    Returns
+    -------
+    list of (float or None, OscMessage)
+        The time tag in epoch seconds (None for a bare message or a bundle
+        stamped "immediately"), in packet order. Past time tags are kept:
+        the control thread decides what "late" means.
+
+    Raises
+    ------
+    BadMessage
+        The packet is not valid OSC; unlike python-osc's ``OscBundle`` no
+        element is skipped with only a log line.
+    """
+    try:
+        if dgram.startswith(_BUNDLE):
+            if _depth >= _MAX_NESTING:
+                raise ValueError(f"bundles nested more than {_MAX_NESTING} deep")
+            when, index = osc_types.get_date(dgram, len(_BUNDLE))
+            at = None if when == osc_types.IMMEDIATELY else float(when)
+            out = []
+            while index < len(dgram):
+                size, index = osc_types.get_int(dgram, index)
+                if size <= 0 or size % 4 or index + size > len(dgram):
+                    raise ValueError(f"bundle element of size {size} does not fit the packet")
+                for inner_at, msg in decode_packet(dgram[index:index + size], _depth + 1):
+                    out.append((inner_at if inner_at is not None else at, msg))
+                index += size
+            return out
+        if dgram.startswith(b"/"):
+            return [(None, OscMessage(dgram))]
+        raise ValueError("not an OSC message or bundle")
+    except BadMessage:
+        raise
+    except Exception as exc:  # python-osc raises several types (and IndexError, UnicodeError)
+        # python-osc wraps the real reason as the last argument.
+        detail = str(exc.args[-1]) if exc.args else type(exc).__name__
+        raise BadMessage(_address_of(dgram), f"malformed OSC packet: {detail}") from None
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars to Python ones, which python-osc knows how to type."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+class OscServer:
+    """Receive OSC on UDP and feed typed commands to the control thread.
+
+    Parameters
+    ----------
+    commands : queue.Queue
+        Where commands go. A bounded queue is best: when it is full the
+        command is dropped and the sender told, rather than memory growing.
+    latent_dim : int
+        The model's latent size, for :func:`~vamen.server.osc.parse`.
+    host : str
+        Interface to bind (``127.0.0.1``: this machine only; ``0.0.0.0``: the
+        network, e.g. for Tidal on another laptop).
+    port : int
+        UDP port; 0 picks a free one, see :attr:`port`.
+
+    Examples
+    --------
+    >>> q = queue.Queue(maxsize=1024)
+    >>> with OscServer(q, latent_dim=16, port=0) as server:  # doctest: +SKIP
+    ...     print(server.port)
+    """
+
+    def __init__(self, commands: queue.Queue, *, latent_dim: int, host: str = DEFAULT_HOST,
+                 port: int = DEFAULT_PORT) -> None:
+        self.commands = commands
+        self.latent_dim = latent_dim
+        self.host = host
+        self._requested_port = port
+        self._sock: socket.socket | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+
+    # -- lifecycle -----------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        """The bound UDP port (the real one when constructed with port 0)."""
+        if self._sock is None:
+            return self._requested_port
+        return self._sock.getsockname()[1]
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self) -> "OscServer":
+        """Bind the socket and start the receive thread; return self.
+
+        Raises
+        ------
+        OSError
+            The port is taken or the host is not an address of this machine.
+        """
+        if self._sock is not None:
+            raise RuntimeError("OscServer already started")
+        family, _, _, _, addr = socket.getaddrinfo(self.host, self._requested_port, type=socket.SOCK_DGRAM)[0]
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            sock.bind(addr)
+        except OSError:
+            sock.close()
+            raise
+        # The timeout only bounds how long close() waits for the thread.
+        sock.settimeout(0.1)
+        self._sock = sock
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._serve, name="vamen-osc", daemon=True)
+        self._thread.start()
+        log.info("OSC listening on %s:%d", self.host, self.port)
+        return self
+
+    def close(self) -> None:
+        """Stop the receive thread and close the socket; safe to call twice."""
+        self._stopping.set()
+        if self._thread is not None and self._sock is not None:
+            self._wake(self._sock)
+        if self._thread is not None:
+            self._thread.join(timeout=2.0)
+            self._thread = None
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+    @staticmethod
+    def _wake(sock: socket.socket) -> None:
+        """Send an empty datagram to our own socket so recvfrom returns now."""
+        host, port = sock.getsockname()[:2]
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+        try:
+            sock.sendto(b"", (host, port))
+        except OSError:
+            pass  # the receive timeout ends the thread anyway
+
+    def __enter__(self) -> "OscServer":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- sending -------------------------------------------------------------
+
+    def send(self, address: str, args: list | tuple, to: tuple[str, int] | None) -> bool:
+        """Send one message from the server's socket; return whether it left.
+
+        ``to`` None (a command that came from MIDI, say) sends nothing.
+        Failures (unknown host, message too long, closed socket) are logged,
+        never raised: a bad subscriber must not stop the control thread.
+        Safe to call from any thread.
+        """
+        sock = self._sock
+        if to is None or sock is None:
+            return False
+        try:
+            builder = OscMessageBuilder(address=address)
+            for arg in args:
+                builder.add_arg(_plain(arg))
+            sock.sendto(builder.build().dgram, (to[0], int(to[1])))
+            return True
+        except Exception as exc:  # OSError, BuildError, ValueError
+            log.warning("cannot send %s to %s:%s: %s", address, to[0], to[1], exc)
+            return False
+
+    def error(self, address: str, message: str, to: tuple[str, int] | None) -> None:
+        """Reply ``/vamen/error s address s message``."""
+        log.info("refused %s from %s: %s", address or "packet", to, message)
+        self.send("/vamen/error", [address, message], to)
+
+    # -- receiving -----------------------------------------------------------
+
+    def _serve(self) -> None:
+        sock = self._sock
+        assert sock is not None
+        while not self._stopping.is_set():
+            try:
+                dgram, sender = sock.recvfrom(MAX_DATAGRAM)
+            except socket.timeout:
+                continue
+            except OSError as exc:
+                # Closed under us, or an ICMP error surfacing on some platforms.
+                if self._stopping.is_set():
+                    break
+                log.debug("OSC receive error: %s", exc)
+                continue
+            if self._stopping.is_set():
+                break
+            try:
+                self.handle(dgram, (sender[0], sender[1]))
+            except Exception:  # never let one packet end the server
+                log.exception("unexpected error handling an OSC packet from %s", sender)
+
+    def handle(self, dgram: bytes, source: tuple[str, int] | None) -> list[c.Command]:
+        """Decode, parse, answer and enqueue one datagram; return what was enqueued.
+
+        This is the whole receive path minus the socket read, so it can be
+        driven directly. It never blocks: the queue is fed with ``put_nowait``.
+        """
+        try:
+            timed = decode_packet(dgram)
+        except BadMessage as exc:
+            self.error(exc.address, exc.message, source)
+            return []
+        queued: list[c.Command] = []
+        for at, msg in timed:
+            try:
+                cmds = parse(msg.address, msg.params, source, at, self.latent_dim)
+            except BadMessage as exc:
+                self.error(exc.address, exc.message, source)
+                continue
+            for cmd in cmds:
+                if isinstance(cmd, c.Ping):
+                    # Answered here, even for a future bundle: a ping measures
+                    # whether the server is alive, not the schedule.
+                    self.send("/vamen/pong", [], source)
+                    continue
+                try:
+                    self.commands.put_nowait(cmd)
+                except queue.Full:
+                    self.error(msg.address, "server busy: command queue full, command dropped", source)
+                    continue
+                queued.append(cmd)
+        return queued

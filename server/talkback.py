@@ -1,0 +1,150 @@
+"""What the server says back: the ``/vamen/state`` reply and subscriber feedback.
+
+Pure formatting and a small subscriber list; :class:`~vamen.server.control.Control`
+owns an instance and calls these from the control thread.
+
+``/vamen/state`` reply: flat ``key, value`` pairs, keys always in this order
+(:data:`STATE_KEYS`), then any added by the engine's ``extra_state``::
+
+    latent      s   comma-separated coordinates heard at now_beat, 4 decimals
+    latent_dim  i
+    tempo       f   BPM
+    quantize    f   beats
+    playing     i   1 or 0
+    gain        f
+    quality     i   Griffin-Lim iterations
+    glide       f   beats
+    walk_depth  f
+    walk_rate   f   cycles per bar
+    walk_seed   i
+    bar         i   0-based bar index at now_beat (4 beats to the bar)
+    beat        f   beat within the bar, 0 <= beat < 4
+    anchors     i   number of anchors
+    presets     i   number of presets
+    subscribers i
+    midi_learn  s   pending learn target, '' when none
+
+The latent travels as one string so the list stays strict ``key, value``
+pairs; clients split it on commas (``"0.1250,-1.0000,..."``).
+
+Feedback, sent to every subscriber each beat: ``/vamen/latent f...`` (one
+float per coordinate) and ``/vamen/beat i bar f beat`` (as in the state).
+
+Contents
+--------
+STATE_KEYS      the fixed keys of ``/vamen/state``, in order
+state_args      key/value dict -> flat OSC argument list
+bar_and_beat    beat -> (0-based bar, beat within the bar)
+feedback        the feedback messages for one beat
+Subscribers     an ordered, bounded set of ``(host, port)``
+"""
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+BEATS_PER_BAR = 4
+
+STATE_KEYS = ("latent", "latent_dim", "tempo", "quantize", "playing", "gain", "quality", "glide",
+              "walk_depth", "walk_rate", "walk_seed", "bar", "beat", "anchors", "presets",
+              "subscribers", "midi_learn")
+
+Peer = tuple[str, int]
+
+
+def bar_and_beat(beat: float) -> tuple[int, float]:
+    """``(bar, beat_in_bar)``: bar counted from 0, ``0 <= beat_in_bar < 4``."""
+    bar = math.floor(beat / BEATS_PER_BAR)
+    return bar, beat - bar * BEATS_PER_BAR
+
+
+def latent_string(latent: np.ndarray) -> str:
+    """``np.ndarray [shape=(latent_dim,)]`` -> ``"0.1250,-1.0000,..."``."""
+    return ",".join(f"{v:.4f}" for v in np.asarray(latent, dtype=np.float64).tolist())
+
+
+def state_args(pairs: dict[str, Any], extra_state: Callable[[], dict] | None = None) -> list:
+    """Flatten ``pairs`` (then ``extra_state()``'s, which never override) into OSC arguments.
+
+    Booleans become 0/1, numpy scalars Python numbers, anything else not an
+    int, float or str its ``str()``: every value is something OSC can carry.
+    A failing ``extra_state`` is logged and skipped, never fatal.
+    """
+    pairs = dict(pairs)
+    if extra_state is not None:
+        try:
+            extra = extra_state()
+        except Exception:  # the state reply must not fail because of a sink's report
+            log.exception("extra_state failed")
+            extra = {}
+        for key, value in extra.items():
+            pairs.setdefault(str(key), value)
+    out: list = []
+    for key, value in pairs.items():
+        if isinstance(value, np.generic):
+            value = value.item()
+        if isinstance(value, bool):
+            value = int(value)
+        elif not isinstance(value, (int, float, str)):
+            value = str(value)
+        out += [key, value]
+    return out
+
+
+def feedback(latent: np.ndarray, beat: float) -> list[tuple[str, list]]:
+    """``[("/vamen/latent", [f...]), ("/vamen/beat", [bar, beat_in_bar])]`` for one beat."""
+    bar, in_bar = bar_and_beat(beat)
+    return [("/vamen/latent", np.asarray(latent, dtype=np.float64).tolist()), ("/vamen/beat", [bar, in_bar])]
+
+
+class Subscribers:
+    """Feedback destinations: an insertion-ordered set of ``(host, port)`` with a size limit.
+
+    The limit protects installations running for weeks from clients that
+    subscribe on every restart and never unsubscribe.
+    """
+
+    def __init__(self, limit: int = 32) -> None:
+        self.limit = limit
+        self._peers: dict[Peer, None] = {}
+
+    @staticmethod
+    def peer(port: int | None, host: str | None, source: Peer | None) -> Peer:
+        """Resolve defaults: the sender's port and host (host ``127.0.0.1`` without a sender).
+
+        Raises
+        ------
+        ValueError
+            No port given and no sender to take one from.
+        """
+        if port is None:
+            if source is None:
+                raise ValueError("no port given and no sender to send feedback to")
+            port = source[1]
+        return host or (source[0] if source else "127.0.0.1"), int(port)
+
+    def check_room(self, peer: Peer) -> None:
+        """Raise ValueError if ``peer`` is new and the list is full."""
+        if peer not in self._peers and len(self._peers) >= self.limit:
+            raise ValueError(f"too many subscribers (at most {self.limit}); unsubscribe one first")
+
+    def add(self, peer: Peer) -> None:
+        self.check_room(peer)
+        self._peers[peer] = None
+
+    def discard(self, peer: Peer) -> None:
+        self._peers.pop(peer, None)
+
+    def __iter__(self) -> Iterator[Peer]:
+        return iter(tuple(self._peers))
+
+    def __len__(self) -> int:
+        return len(self._peers)
+
+    def __contains__(self, peer: object) -> bool:
+        return peer in self._peers

@@ -1,0 +1,270 @@
+"""OSC message -> typed commands, without sockets: every address, good and bad."""
+import math
+
+import pytest
+
+from vamen.server import commands as c
+from vamen.server.osc import ADDRESSES, BadMessage, parse
+
+DIM = 16
+SRC = ("127.0.0.1", 57120)
+AT = 1_700_000_000.5
+NAN, INF = math.nan, math.inf
+
+
+def one(address, args):
+    cmds = parse(address, args, SRC, AT, DIM)
+    assert len(cmds) == 1
+    return cmds[0]
+
+
+GOOD = [
+    ("/vamen/latent", [0.5], c.SetLatent((0.5,))),
+    ("/vamen/latent", [1, -2.5, 3.0], c.SetLatent((1.0, -2.5, 3.0))),
+    ("/vamen/latent", [0.0] * DIM, c.SetLatent((0.0,) * DIM)),
+    ("/vamen/latent/0", [1.5], c.SetCoord(0, 1.5)),
+    ("/vamen/latent/15", [-3], c.SetCoord(15, -3.0)),
+    ("/vamen/nudge", [3, 0.1], c.Nudge(3, 0.1)),
+    ("/vamen/nudge", [3.0, -1], c.Nudge(3, -1.0)),  # Pd sends every number as a float
+    ("/vamen/glide", [2.0], c.Glide(2.0)),
+    ("/vamen/glide", [0], c.Glide(0.0)),
+    ("/vamen/random", [], c.Random()),
+    ("/vamen/random", [0.5], c.Random(0.5)),
+    ("/vamen/random", [2.0, 42], c.Random(2.0, 42)),
+    ("/vamen/morph", [3, 8.0], c.Morph(3, 8.0, "smooth")),
+    ("/vamen/morph", ["amen", 4, "slerp"], c.Morph("amen", 4.0, "slerp")),
+    ("/vamen/morph", ["random", 0.0, "linear"], c.Morph("random", 0.0, "linear")),
+    ("/vamen/interp", [0, "verse", 0.25], c.Interp(0, "verse", 0.25)),
+    ("/vamen/interp", [1.0, 2, 1], c.Interp(1, 2, 1.0)),
+    ("/vamen/walk", [0.5], c.Walk(0.5)),
+    ("/vamen/walk", [0.5, 2.0], c.Walk(0.5, 2.0)),
+    ("/vamen/walk", [0, 1.0, 9], c.Walk(0.0, 1.0, 9)),
+    ("/vamen/anchor", [12], c.Anchor(12)),
+    ("/vamen/anchor", ["random"], c.Anchor("random")),
+    ("/vamen/encode", ["/tmp/break.wav"], c.Encode("/tmp/break.wav")),
+    ("/vamen/preset/save", ["verse"], c.PresetSave("verse")),
+    ("/vamen/preset/load", ["verse"], c.PresetLoad("verse", 0.0)),
+    ("/vamen/preset/load", ["verse", 8], c.PresetLoad("verse", 8.0)),
+    ("/vamen/preset/list", [], c.PresetList()),
+    ("/vamen/tempo", [174.0], c.Tempo(174.0)),
+    ("/vamen/tempo", [20], c.Tempo(20.0)),
+    ("/vamen/tempo", [400.0], c.Tempo(400.0)),
+    ("/vamen/quantize", [0.0], c.Quantize(0.0)),
+    ("/vamen/quantize", [4], c.Quantize(4.0)),
+    ("/vamen/play", [], c.Play()),
+    ("/vamen/stop", [], c.Stop()),
+    ("/vamen/gain", [0.0], c.Gain(0.0)),
+    ("/vamen/gain", [2], c.Gain(2.0)),
+    ("/vamen/quality", [64], c.Quality(64)),
+    ("/vamen/quality", [512.0], c.Quality(512)),
+    ("/vamen/quality", [1], c.Quality(1)),
+    ("/vamen/state", [], c.State()),
+    ("/vamen/subscribe", [], c.Subscribe()),
+    ("/vamen/subscribe", [9000], c.Subscribe(9000)),
+    ("/vamen/subscribe", [9000, "10.0.0.2"], c.Subscribe(9000, "10.0.0.2")),
+    ("/vamen/unsubscribe", [], c.Unsubscribe()),
+    ("/vamen/unsubscribe", [9000, "localhost"], c.Unsubscribe(9000, "localhost")),
+    ("/vamen/ping", [], c.Ping()),
+    ("/vamen/midi/learn", ["latent/3"], c.MidiLearn("latent/3")),
+    ("/vamen/midi/learn", ["walk/depth"], c.MidiLearn("walk/depth")),
+]
+
+
+@pytest.mark.parametrize("address, args, expected", GOOD, ids=[f"{a} {b}"[:60] for a, b, _ in GOOD])
+def test_good(address, args, expected):
+    cmd = one(address, args)
+    assert cmd == type(expected)(**{**vars(expected), "source": SRC, "at": AT})
+    assert cmd.source == SRC and cmd.at == AT
+    assert cmd.address == address
+
+
+@pytest.mark.parametrize("expected", [g[2] for g in GOOD], ids=[f"{a} {b}"[:60] for a, b, _ in GOOD])
+def test_to_osc_round_trip(expected):
+    address, args = expected.to_osc()
+    assert parse(address, args, None, None, DIM) == [expected]
+
+
+def test_every_address_is_covered():
+    covered = {a for a, _, _ in GOOD if not a.startswith("/vamen/latent/")}
+    assert covered | {"/dirt/play"} == set(ADDRESSES)
+
+
+BAD = [
+    # unknown addresses
+    ("/vamen/nope", [], "unknown address"),
+    ("/vamen/preset/lod", ["x"], "did you mean /vamen/preset/load"),
+    ("/vamen/latent/x", [1.0], "whole number"),
+    ("/vamen/latent/-1", [1.0], "whole number"),
+    ("/vamen/*", [], "unknown address"),
+    ("", [], "unknown address"),
+    # counts
+    ("/vamen/latent", [], "got 0 arguments"),
+    ("/vamen/latent", [0.0] * (DIM + 1), "at most 16"),
+    ("/vamen/latent", [0.0] * 10_000, "at most 16"),
+    ("/vamen/latent/3", [], "expects f value"),
+    ("/vamen/latent/3", [1.0, 2.0], "got 2 arguments"),
+    ("/vamen/nudge", [3], "i index f delta"),
+    ("/vamen/glide", [], "f beats"),
+    ("/vamen/random", [1.0, 2, 3], "got 3 arguments"),
+    ("/vamen/morph", ["amen"], "point f beats"),
+    ("/vamen/interp", [0, 1], "point point f"),
+    ("/vamen/walk", [], "f depth"),
+    ("/vamen/walk", [1, 1, 1, 1], "got 4"),
+    ("/vamen/anchor", [], "point"),
+    ("/vamen/encode", [], "s path"),
+    ("/vamen/preset/save", [], "s name"),
+    ("/vamen/preset/load", ["a", 1, 2], "got 3"),
+    ("/vamen/preset/list", ["x"], "no arguments"),
+    ("/vamen/play", [1], "no arguments"),
+    ("/vamen/stop", [1], "no arguments"),
+    ("/vamen/state", [1], "no arguments"),
+    ("/vamen/ping", ["x"], "no arguments"),
+    ("/vamen/tempo", [], "f bpm"),
+    ("/vamen/gain", [1.0, 1.0], "got 2"),
+    ("/vamen/subscribe", [1, "h", 3], "got 3"),
+    ("/vamen/midi/learn", [], "s target"),
+    # types
+    ("/vamen/latent", [0.1, "x"], "value 1 must be a number"),
+    ("/vamen/latent", [True], "boolean"),
+    ("/vamen/latent", [None], "nil"),
+    ("/vamen/latent", [b"\x00"], "blob"),
+    ("/vamen/latent", [[1.0, 2.0]], "array"),
+    ("/vamen/latent/3", ["a"], "must be a number"),
+    ("/vamen/nudge", [1.5, 0.1], "whole number"),
+    ("/vamen/nudge", ["3", 0.1], "must be a number"),
+    ("/vamen/morph", [3, "x"], "beats must be a number"),
+    ("/vamen/morph", [3.5, 1.0], "whole number"),
+    ("/vamen/morph", [3, 1.0, 7], "curve must be a string"),
+    ("/vamen/encode", [3], "path must be a string"),
+    ("/vamen/encode", [""], "must not be empty"),
+    ("/vamen/preset/save", [1.0], "name must be a string"),
+    ("/vamen/quality", [32.5], "whole number"),
+    ("/vamen/subscribe", ["9000"], "port must be a number"),
+    ("/vamen/subscribe", [9000, 1], "host must be a string"),
+    ("/vamen/midi/learn", [3], "must be a string"),
+    # NaN and infinity
+    ("/vamen/latent", [0.0, NAN], "finite"),
+    ("/vamen/latent", [INF], "finite"),
+    ("/vamen/latent/2", [-INF], "finite"),
+    ("/vamen/nudge", [1, NAN], "finite"),
+    ("/vamen/glide", [INF], "finite"),
+    ("/vamen/random", [NAN], "finite"),
+    ("/vamen/morph", [1, NAN], "finite"),
+    ("/vamen/interp", [0, 1, NAN], "finite"),
+    ("/vamen/walk", [INF], "finite"),
+    ("/vamen/tempo", [NAN], "finite"),
+    ("/vamen/quantize", [INF], "finite"),
+    ("/vamen/gain", [NAN], "finite"),
+    ("/vamen/quality", [INF], "finite"),
+    ("/vamen/preset/load", ["a", NAN], "finite"),
+    # ranges
+    ("/vamen/latent/16", [1.0], "within 0..15"),
+    ("/vamen/latent/99999999999", [1.0], "within 0..15"),
+    ("/vamen/nudge", [16, 0.1], "within 0..15"),
+    ("/vamen/nudge", [-1, 0.1], "within 0..15"),
+    ("/vamen/glide", [-1.0], ">= 0"),
+    ("/vamen/random", [-0.1], "within 0..4"),
+    ("/vamen/random", [1.0, -5], "seed must be >= 0"),
+    ("/vamen/morph", [1, -4.0], ">= 0"),
+    ("/vamen/morph", [-1, 4.0], "must be >= 0"),
+    ("/vamen/morph", ["", 4.0], "empty"),
+    ("/vamen/interp", [0, 1, 1.5], "within 0..1"),
+    ("/vamen/interp", [0, 1, -0.5], "within 0..1"),
+    ("/vamen/walk", [-0.5], "within 0..4"),
+    ("/vamen/walk", [5.0], "within 0..4"),
+    ("/vamen/walk", [1.0, -1.0], "within 0..64"),
+    ("/vamen/walk", [1.0, 1.0, -1], "seed must be >= 0"),
+    ("/vamen/anchor", [-2], ">= 0"),
+    ("/vamen/preset/load", ["a", -1.0], ">= 0"),
+    ("/vamen/tempo", [19.9], "within 20..400"),
+    ("/vamen/tempo", [401], "within 20..400"),
+    ("/vamen/tempo", [0], "within 20..400"),
+    ("/vamen/quantize", [-1], ">= 0"),
+    ("/vamen/quantize", [65], "within 0..64"),
+    ("/vamen/gain", [-0.01], "within 0..2"),
+    ("/vamen/gain", [2.5], "within 0..2"),
+    ("/vamen/quality", [0], "within 1..512"),
+    ("/vamen/quality", [513], "within 1..512"),
+    ("/vamen/subscribe", [0], "within 1..65535"),
+    ("/vamen/subscribe", [70000], "within 1..65535"),
+    ("/vamen/unsubscribe", [9000, ""], "not a host"),
+    ("/vamen/midi/learn", ["latent/16"], "within 0..15"),
+    ("/vamen/midi/learn", ["volume"], "unknown target"),
+    # curves and names
+    ("/vamen/morph", [1, 4.0, "cubic"], "unknown curve 'cubic'"),
+    ("/vamen/preset/save", [""], "empty"),
+    ("/vamen/preset/save", ["a/b"], "path separators"),
+    ("/vamen/preset/save", ["..\\x"], "path separators"),
+    ("/vamen/preset/save", ["x" * 65], "at most 64"),
+    ("/vamen/preset/save", ["bell\x07"], "control characters"),
+    ("/vamen/preset/load", ["a\nb"], "control characters"),
+]
+
+
+@pytest.mark.parametrize("address, args, needle", BAD, ids=[f"{a} {str(b)[:30]}" for a, b, _ in BAD])
+def test_bad(address, args, needle):
+    with pytest.raises(BadMessage) as info:
+        parse(address, args, SRC, None, DIM)
+    assert info.value.address == address
+    assert needle in info.value.message
+    assert "\n" not in info.value.message and len(info.value.message) < 200
+
+
+def test_latent_dim_bounds_lengths_and_indices():
+    assert parse("/vamen/latent", [0.0] * 8, None, None, 8)
+    with pytest.raises(BadMessage, match="at most 8"):
+        parse("/vamen/latent", [0.0] * 9, None, None, 8)
+    with pytest.raises(BadMessage, match="0..7"):
+        parse("/vamen/latent/8", [0.0], None, None, 8)
+
+
+# -- /dirt/play ---------------------------------------------------------------
+
+
+def dirt(*pairs):
+    return parse("/dirt/play", list(pairs), SRC, AT, DIM)
+
+
+def test_dirt_ignores_other_sounds():
+    assert dirt("s", "bd", "cps", 0.5, "z0", 1.0) == []
+    assert dirt("cps", 0.5, "cycle", 3.0) == []
+
+
+def test_dirt_full_event():
+    cmds = dirt("_id_", "1", "s", "vamen", "cps", 0.5625, "cycle", 12.0, "delta", 1.77, "orbit", 0,
+                "z3", 1.5, "z0", -1.0, "walk", 0.3, "walkrate", 2.0, "seed", 7,
+                "preset", "verse", "morph", 4.0, "n", 3.0, "gain", 1.2)
+    meta = {"source": SRC, "at": AT}
+    assert cmds == [
+        c.Tempo(135.0, **meta),
+        c.PresetLoad("verse", 4.0, **meta),
+        c.SetCoord(0, -1.0, **meta),
+        c.SetCoord(3, 1.5, **meta),
+        c.Walk(0.3, 2.0, 7, **meta),
+    ]
+
+
+def test_dirt_anchor_spread_and_cps_assumption():
+    assert dirt("s", "vamen", "cps", 1.0) == [c.Tempo(240.0, source=SRC, at=AT)]  # 1 cycle = 1 bar of 4
+    assert dirt("s", "vamen", "anchor", 2.0) == [c.Anchor(2, source=SRC, at=AT)]
+    assert dirt("s", "vamen", "anchor", "amen", "morph", 8.0) == [c.Morph("amen", 8.0, source=SRC, at=AT)]
+    assert dirt("s", "vamen", "spread", 0.5) == [c.Random(0.5, None, source=SRC, at=AT)]
+    assert dirt("s", "vamen", "morph", 4.0) == []  # nothing to morph to
+
+
+@pytest.mark.parametrize("pairs, needle", [
+    (("s", "vamen", "z16", 1.0), "z16 must be within 0..15"),
+    (("s", "vamen", "z1", "x"), "z1 must be a number"),
+    (("s", "vamen", "z1", NAN), "finite"),
+    (("s", "vamen", "cps", 5.0), "cps * 240"),
+    (("s", "vamen", "walk", -1.0), "walk must be within"),
+    (("s", "vamen", "preset", "a/b"), "path separators"),
+    (("s", "vamen", "morph", -1.0), "morph must be >= 0"),
+    (("s", "vamen", "orbit"), "odd number"),
+    ((1.0, "vamen"), "key 0 must be a string"),
+])
+def test_dirt_bad(pairs, needle):
+    with pytest.raises(BadMessage) as info:
+        dirt(*pairs)
+    assert info.value.address == "/dirt/play"
+    assert needle in info.value.message
