@@ -20,6 +20,8 @@ than a note-for-note copy.
 """
 from __future__ import annotations
 
+import json
+
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -567,4 +569,8 @@ def write_dataset(out_dir, count: int, seed: int = 0, *, sample_rate: int = 2205
         paths.append(path)
         if progress is not None:
             progress(1)
+    # training copies this into the checkpoint, so a model says what it learnt from
+    (out / "vamen-dataset.json").write_text(json.dumps(
+        {"generator": "vamen dataset synth", "seed": seed, "count": count,
+         "sample_rate": sample_rate}))
     return paths

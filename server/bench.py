@@ -1,0 +1,130 @@
+"""Server benchmarks: control latency and a soak under an OSC flood.
+
+Both run a real server in this process, on the sound card named by
+``device`` (a JACK dummy server in CI), or on the timer when there is none.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from typing import Callable
+
+import numpy as np
+from pythonosc.osc_message_builder import OscMessageBuilder
+
+
+def rss_mb() -> float:
+    """Resident memory of this process in MiB (Linux /proc, else psutil)."""
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except OSError:
+        import psutil
+
+        return psutil.Process().memory_info().rss / 2**20
+
+
+def _dgram(address: str, *args) -> bytes:
+    builder = OscMessageBuilder(address)
+    for arg in args:
+        builder.add_arg(arg)
+    return builder.build().dgram
+
+
+def bench_latency(engine, count: int = 50, pause: float = 0.25,
+                  progress: Callable[[int], None] | None = None) -> dict:
+    """Time from sending ``/vamen/latent`` to the block that plays the new loop.
+
+    ``engine`` is a started :class:`~vamen.server.engine.Engine` at quantise 0
+    with no walk, so every cue switch is one of ours.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    target = ("127.0.0.1", engine.osc.port)
+    rng = np.random.default_rng(0)
+    dim = engine.model.latent_dim
+    player = engine.player
+    times, missed = [], 0
+    sock.sendto(_dgram("/vamen/quantize", 0.0), target)
+    time.sleep(pause)
+    for i in range(count):
+        point = rng.standard_normal(dim).astype(np.float32).tolist()
+        before = player.switches
+        sent = time.perf_counter()
+        sock.sendto(_dgram("/vamen/latent", *point), target)
+        deadline = sent + 2.0
+        while player.switches == before and time.perf_counter() < deadline:
+            time.sleep(0.0005)
+        if player.switches == before:
+            missed += 1
+        else:
+            times.append(player.switch_time - sent)
+        if progress:
+            progress(1)
+        time.sleep(pause)
+    sock.close()
+    ms = np.asarray(times) * 1000.0
+    out_ms = float(getattr(engine.output, "latency", 0.0)) * 1000.0
+    return {
+        "messages": count, "missed": missed, "sample_rate": engine.sample_rate,
+        "blocksize": engine.options.blocksize, "output": engine.output_name,
+        "p50_ms": round(float(np.percentile(ms, 50)), 2) if len(ms) else None,
+        "p99_ms": round(float(np.percentile(ms, 99)), 2) if len(ms) else None,
+        "max_ms": round(float(ms.max()), 2) if len(ms) else None,
+        "device_latency_ms": round(out_ms, 2),
+        "render_ms_p50": round(engine.worker.render_ms()[0], 2),
+        "underruns": engine.player.underruns,
+    }
+
+
+def bench_soak(engine, seconds: float, rate: int = 1000,
+               progress: Callable[[float], None] | None = None) -> dict:
+    """A noise walk plus ``rate`` OSC messages a second for ``seconds``."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    target = ("127.0.0.1", engine.osc.port)
+    dim = engine.model.latent_dim
+    sock.sendto(_dgram("/vamen/walk", 1.0, 1.0, 1), target)
+    time.sleep(1.0)
+    rss_start = rss_mb()
+    under0, late0 = engine.player.underruns, engine.worker.late
+    starved0 = engine.player.starved
+    rng = np.random.default_rng(1)
+    sent = 0
+    started = time.monotonic()
+    stop = threading.Event()
+    samples = []
+
+    def sample_rss():
+        while not stop.wait(5.0):
+            samples.append(rss_mb())
+
+    sampler = threading.Thread(target=sample_rss, daemon=True)
+    sampler.start()
+    while (elapsed := time.monotonic() - started) < seconds:
+        due = int(elapsed * rate)
+        while sent < due:
+            i = int(rng.integers(dim))
+            sock.sendto(_dgram(f"/vamen/latent/{i}", float(rng.uniform(-2, 2))), target)
+            sent += 1
+            if sent % 50 == 0:
+                sock.sendto(_dgram("/vamen/ping"), target)
+        if progress:
+            progress(elapsed)
+        time.sleep(0.002)
+    stop.set()
+    rss_end = rss_mb()
+    sock.close()
+    return {
+        "seconds": round(seconds, 1), "messages": sent, "rate": rate,
+        "underruns": engine.player.underruns - under0,
+        "starved_blocks": engine.player.starved - starved0,
+        "late_loops": engine.worker.late - late0,
+        "renders": engine.worker.renders,
+        "render_ms_p50": round(engine.worker.render_ms()[0], 2),
+        "render_ms_p99": round(engine.worker.render_ms()[1], 2),
+        "rss_start_mb": round(rss_start, 1), "rss_end_mb": round(rss_end, 1),
+        "rss_peak_mb": round(max(samples + [rss_end]), 1),
+        "rss_growth_pct": round(100.0 * (rss_end - rss_start) / rss_start, 2),
+        "output": engine.output_name,
+    }

@@ -1,0 +1,136 @@
+"""``vamen bench``: speed figures, each against a peer measured in the same run."""
+from __future__ import annotations
+
+import sys
+
+import click
+
+from .common import emit, json_option
+
+
+@click.group("bench")
+def command():
+    """Benchmarks: render (vs librosa), latency and soak (the running server)."""
+
+
+@command.command("render")
+@click.option("--iterations", type=click.IntRange(1, 512), default=32, show_default=True)
+@click.option("--loops", type=click.IntRange(1, 256), default=8, show_default=True,
+              help="Distinct synthetic loops to render.")
+@click.option("--batch", "batches", type=click.IntRange(1, 4096), multiple=True,
+              help="Batch sizes (default 1 and 16; on CUDA 1 to 256).")
+@click.option("--librosa-loops", type=click.IntRange(1, 64), default=4, show_default=True)
+@click.option("--device", default=None, help="torch device (default: cuda when present).")
+@json_option
+def render(iterations, loops, batches, librosa_loops, device, as_json):
+    """Seconds of audio rendered per second: vamen vs librosa's mel_to_audio."""
+    import numpy as np
+    import torch
+
+    from vamen.model.bench import bench_render
+    from vamen.model.config import LoopConfig
+    from vamen.model.synth import synth_break
+
+    c = LoopConfig()
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if not batches:
+        batches = (1, 2, 4, 8, 16, 32, 64, 128, 256) if device.startswith("cuda") else (1, 16)
+    # loops exactly frames * hop long, so no resampling enters the comparison
+    tempo = 240.0 * c.bars * c.sample_rate / (c.frames * c.hop_length)
+    audio = np.stack([synth_break(1000 + i, sample_rate=c.sample_rate, tempo=tempo)[0]
+                      for i in range(loops)])
+    figures = bench_render(audio, c, iterations, tuple(batches), device, librosa_loops,
+                           progress=lambda m: click.echo(f"bench: {m}", err=True))
+    lines = [f"render benchmark: {loops} loops of {figures['loop_seconds']} s, "
+             f"{iterations} Griffin-Lim iterations, {figures['device']}, "
+             f"{figures['threads']} threads"]
+    for size, row in figures["vamen"].items():
+        lines.append(f"  vamen batch {size:>4}: {row['realtime']:>9.1f}x real time, "
+                     f"SC {row['sc_db']:.2f} dB")
+    lib = figures["librosa"]
+    lines.append(f"  librosa mel_to_audio: {lib['realtime']:>6.2f}x real time, SC {lib['sc_db']:.2f} dB")
+    lines.append(f"  vamen (batch {batches[0]}) is {figures['speedup_vs_librosa']}x faster; "
+                 f"SC difference {figures['sc_gap_db']:+.2f} dB")
+    emit(figures, as_json, "\n".join(lines))
+    sys.stdout.flush()
+
+
+def _engine(model_path, device, blocksize, quantize):
+    import tempfile
+    from pathlib import Path
+
+    from vamen.server.engine import Engine, ServeOptions
+
+    sinks = ("soundcard",)
+    if device is None:
+        try:
+            from vamen.server.devices import DeviceError, find_output
+
+            find_output(None)
+        except (ImportError, DeviceError):
+            sinks = ()  # no sound card: the timer drives the player
+    presets = Path(tempfile.mkdtemp(prefix="vamen-bench-")) / "presets.json"
+    options = ServeOptions(model=model_path, sinks=sinks, device=device, osc_port=0,
+                           blocksize=blocksize, quantize=quantize, presets=presets)
+    return Engine(options).start()
+
+
+@command.command("latency")
+@click.option("--model", "model_path", type=click.Path(dir_okay=False), default=None)
+@click.option("--device", default=None, help="Output device (default: the default output, else none).")
+@click.option("--count", type=click.IntRange(5, 10_000), default=50, show_default=True)
+@click.option("--blocksize", type=click.IntRange(16, 8192), default=256, show_default=True)
+@json_option
+def latency(model_path, device, count, blocksize, as_json):
+    """OSC /vamen/latent to the first output block of the new loop, at quantise 0."""
+    from vamen.server.bench import bench_latency
+
+    from .common import stderr_bar
+
+    engine = _engine(model_path, device, blocksize, 0.0)
+    try:
+        with stderr_bar(count, "latency") as bar:
+            figures = bench_latency(engine, count, progress=bar.update)
+    finally:
+        engine.close()
+    emit(figures, as_json, (
+        f"latency over {count} messages ({figures['output']}, {figures['blocksize']}-frame blocks "
+        f"at {figures['sample_rate']} Hz): p50 {figures['p50_ms']} ms, p99 {figures['p99_ms']} ms, "
+        f"max {figures['max_ms']} ms; plus {figures['device_latency_ms']} ms device latency; "
+        f"{figures['missed']} missed, {figures['underruns']} underruns"))
+
+
+@command.command("soak")
+@click.option("--model", "model_path", type=click.Path(dir_okay=False), default=None)
+@click.option("--device", default=None, help="Output device (default: the default output, else none).")
+@click.option("--minutes", type=click.FloatRange(0.05, 10_000), default=10.0, show_default=True)
+@click.option("--rate", type=click.IntRange(0, 100_000), default=1000, show_default=True,
+              help="OSC messages a second.")
+@click.option("--blocksize", type=click.IntRange(16, 8192), default=256, show_default=True)
+@json_option
+def soak(model_path, device, minutes, rate, blocksize, as_json):
+    """A noise walk plus an OSC flood: underruns, late loops, memory growth."""
+    from vamen.server.bench import bench_soak
+
+    from .common import stderr_bar
+
+    engine = _engine(model_path, device, blocksize, 1.0)
+    seconds = minutes * 60.0
+    try:
+        with stderr_bar(int(seconds), "soak") as bar:
+            done = [0]
+
+            def progress(elapsed):
+                step = int(elapsed) - done[0]
+                if step > 0:
+                    bar.update(step)
+                    done[0] += step
+
+            figures = bench_soak(engine, seconds, rate, progress)
+    finally:
+        engine.close()
+    emit(figures, as_json, (
+        f"soak {minutes:g} min, {figures['messages']} OSC messages ({rate}/s) on "
+        f"{figures['output']}: {figures['underruns']} underruns, {figures['late_loops']} late loops, "
+        f"{figures['starved_blocks']} starved blocks; RSS {figures['rss_start_mb']} -> "
+        f"{figures['rss_end_mb']} MiB ({figures['rss_growth_pct']:+.2f} %)"))

@@ -1,0 +1,83 @@
+"""``vamen serve``: the performance server."""
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from pathlib import Path
+
+import click
+
+from .common import model_option
+
+SINKS = ("soundcard", "file", "supercollider", "notify")
+
+
+@click.command("serve")
+@model_option
+@click.option("--host", default=None, help="Interface for OSC [default: 127.0.0.1, this machine only].")
+@click.option("--osc-port", type=click.IntRange(0, 65535), default=None, help="UDP port [default: 57140].")
+@click.option("--sink", "sinks", type=click.Choice(SINKS), multiple=True,
+              help="Where the sound goes; repeat for several [default: soundcard].")
+@click.option("--device", default=None, help="Output device name (substring; see `vamen devices`).")
+@click.option("--midi", default=None, help="MIDI input name (substring; see `vamen devices`).")
+@click.option("--tempo", type=click.FloatRange(20, 400), default=None, help="BPM [default: the model's].")
+@click.option("--quantize", type=click.FloatRange(0, 64), default=None,
+              help="Beats between landing points: 0 next block, 1 beat, 4 bar [default: 1].")
+@click.option("--quality", type=click.IntRange(1, 512), default=None,
+              help="Griffin-Lim iterations [default: 32].")
+@click.option("--gain", type=click.FloatRange(0, 2), default=None, help="Output gain [default: 1].")
+@click.option("--record", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also record the performance to this WAV file (the file sink).")
+@click.option("--sample-rate", type=click.IntRange(8000, 192000), default=None)
+@click.option("--blocksize", type=click.IntRange(0, 8192), default=None, help="Frames per audio block [default: 256].")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="vamen.toml with any of these options [default: ./vamen.toml if present].")
+@click.option("--quiet", is_flag=True, help="No status line.")
+def command(config_path, quiet, **given):
+    """Run the performance server: OSC in, tempo-synced breakbeats out."""
+    from vamen.server.config import read_config
+    from vamen.server.engine import Engine, ServeOptions
+
+    values = {}
+    if config_path is None and Path("vamen.toml").is_file():
+        config_path = Path("vamen.toml")
+    if config_path is not None:
+        values.update(read_config(config_path))
+    renamed = {"model_path": "model"}
+    for key, value in given.items():
+        if value is None or value == ():
+            continue
+        values[renamed.get(key, key)] = value
+    options = ServeOptions(**values)
+    options.status = not quiet
+    _run(Engine(options))
+
+
+def _run(engine) -> None:
+    from vamen.server.engine import log
+
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    engine.start()
+    o = engine.options
+    for note in o.notes:
+        click.echo(f"vamen: {note}", err=True)
+    click.echo(f"vamen: playing to {engine.output_name} at {engine.sample_rate} Hz; "
+               f"OSC on {o.host}:{engine.osc.port}; Ctrl-C stops", err=True)
+    tty = sys.stderr.isatty()
+    ticks = 0
+    try:
+        while not stop.wait(1.0):
+            ticks += 1
+            if o.status and (tty or ticks % 30 == 0):
+                line = engine.status_line()
+                click.echo(("\r" + line + "   ") if tty else line, err=True, nl=not tty)
+    finally:
+        if tty and o.status:
+            click.echo("", err=True)
+        engine.close()
+        log.info("stopped")
+    if o.record:
+        click.echo(f"vamen: recorded {o.record}", err=True)

@@ -1,0 +1,76 @@
+"""``vamen train``: train a model on a folder of breaks."""
+from __future__ import annotations
+
+import sys
+from contextlib import ExitStack
+from pathlib import Path
+
+import click
+
+from .common import stderr_bar
+
+
+@click.command("train")
+@click.argument("data_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Checkpoint to write (saved periodically, on Ctrl-C and at the end).")
+@click.option("--epochs", type=click.IntRange(1), default=60, show_default=True)
+@click.option("--latent-dim", type=click.IntRange(8, 32), default=16, show_default=True)
+@click.option("--channels", type=click.IntRange(8, 1024), default=128, show_default=True,
+              help="Width of the encoder and decoder.")
+@click.option("--batch-size", type=click.IntRange(1), default=32, show_default=True)
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True)
+@click.option("--beta", type=click.FloatRange(min=0), default=2e-4, show_default=True,
+              help="KL weight after warm-up.")
+@click.option("--free-bits", type=click.FloatRange(min=0), default=0.25, show_default=True,
+              help="Nats per latent dimension that cost nothing (fights collapse).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", default=None, help="torch device (default: cuda when present, else cpu).")
+@click.option("--resume", is_flag=True, help="Continue from the training state saved in --out.")
+@click.option("--half", is_flag=True, help="Store the final weights as float16 (half the size).")
+@click.option("--no-report", is_flag=True, help="Skip the report folder next to the model.")
+def command(data_dir, out, epochs, latent_dim, channels, batch_size, lr, beta, free_bits, seed,
+            device, resume, half, no_report):
+    """Train a model on DATA_DIR (wav, flac, aiff, ogg, mp3; cut into bars)."""
+    import torch
+
+    from vamen.model.config import LoopConfig
+    from vamen.model.audio import find_audio
+    from vamen.model.report import write_report
+    from vamen.model.train import TrainOptions, train_folder
+
+    options = TrainOptions(epochs=epochs, batch_size=batch_size, learning_rate=lr, beta=beta,
+                           free_bits=free_bits, seed=seed)
+    config = None if resume else LoopConfig(latent_dim=latent_dim, channels=channels)
+    dev = torch.device(device) if device else None
+    files = len(find_audio(data_dir)) if Path(data_dir).is_dir() else 0
+    with ExitStack() as stack:
+        reading = stack.enter_context(stderr_bar(files, "reading"))
+        training = []
+
+        def progress(p):
+            if not training:  # the first step: reading is over
+                reading.render_finish()
+                training.append(stack.enter_context(stderr_bar(p.total_steps, "training")))
+                training[0].update(p.step - 1)
+            training[0].label = (f"epoch {p.epoch}/{epochs} loss {p.loss:.4f} "
+                                 f"mel {p.recon_db:.2f} dB kl {p.kl:.1f}")
+            training[0].update(1)
+
+        trainer = train_folder(data_dir, out, options, config, resume, dev, progress,
+                               reading.update)
+    if half:
+        model = trainer.model()
+        model.meta.update(trainer.meta)
+        model.save(out, half=True)
+    last = trainer.history.epochs[-1] if trainer.history.epochs else {}
+    click.echo(f"saved {out}: {trainer.step} steps, {len(trainer.train_set)} training loops, "
+               f"{last.get('active_dims', '?')}/{trainer.config.latent_dim} active dimensions, "
+               f"mel error {last.get('recon_db', float('nan')):.2f} dB")
+    skipped = trainer.meta.get("skipped", 0)
+    if skipped:
+        click.echo(f"skipped {skipped} files that held no whole bar or could not be read", err=True)
+    if not no_report:
+        folder = write_report(trainer, out)
+        click.echo(f"report: {folder}", err=True)
+    sys.stdout.flush()

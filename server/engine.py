@@ -1,0 +1,279 @@
+"""The running server: one object that wires the threads together.
+
+::
+
+    OSC thread ──> command queue ──> control thread (owns Control) ──> render worker
+                                                                         │ cues
+    sound card callback (or timer) <── Player <──────────────────────────┘
+                                  └──> taps (file recorder)
+
+The control thread is the only one that changes the control state; the OSC
+thread only parses and enqueues; the worker is the only one that touches
+torch; the callback only copies.
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .clock import BEATS_PER_BAR, TempoMap
+from .control import Change, Control
+from .oscserver import OscServer
+from .player import Player
+from .presets import PresetStore
+from .worker import RenderWorker
+
+log = logging.getLogger("vamen")
+
+SLOWEST_TEMPO = 20.0
+FADE_SECONDS = 0.005
+
+
+@dataclass
+class ServeOptions:
+    """Everything ``vamen serve`` and ``vamen.toml`` can set."""
+
+    model: Path | None = None
+    host: str = "127.0.0.1"
+    osc_port: int = 57140
+    sinks: tuple[str, ...] = ("soundcard",)
+    device: str | None = None
+    midi: str | None = None
+    tempo: float | None = None
+    quantize: float = 1.0
+    quality: int = 32
+    gain: float = 1.0
+    record: Path | None = None
+    sample_rate: int | None = None
+    blocksize: int = 256
+    lookahead: float = 0.6
+    seed: int = 0
+    presets: Path | None = None
+    status: bool = True
+    notes: list[str] = field(default_factory=list)
+
+
+class Engine:
+    """Builds and runs the server; ``start()``, then ``close()``.
+
+    Parameters
+    ----------
+    options : ServeOptions
+    model : LoopModel, optional
+        Already loaded (tests share one); else loaded from ``options.model``.
+    output : object, optional
+        Something with ``start()``, ``close()``, ``latency`` and ``alive``
+        built around the player (tests pass their own); else chosen from
+        ``options.sinks``.
+    """
+
+    def __init__(self, options: ServeOptions, model=None, output_factory=None):
+        self.options = options
+        self.model = model
+        self._output_factory = output_factory
+        self.commands: queue.Queue = queue.Queue(maxsize=4096)
+        self.started_at = time.time()
+        self.last_error = ""
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.output = None
+        self.recorder = None
+        self.osc: OscServer | None = None
+
+    # -- building ------------------------------------------------------------
+    def start(self, background: bool = True) -> "Engine":
+        """Build everything and start playing.
+
+        ``background=False`` starts no worker or control thread: a test then
+        steps ``worker.step()``, ``handle()`` and ``player.fill()`` itself,
+        which is the offline clock.
+        """
+        from vamen.model.loopmodel import LoopModel
+
+        o = self.options
+        if self.model is None:
+            self.model = LoopModel.load(o.model)
+        model = self.model
+        tempo = o.tempo or model.config.tempo
+        self.sample_rate, make_output, self.output_name = self._choose_output()
+        longest = int(BEATS_PER_BAR * 60.0 / SLOWEST_TEMPO * self.sample_rate) + 1
+        self.player = Player(self.sample_rate, longest, channels=2,
+                             fade=int(FADE_SECONDS * self.sample_rate))
+        self.player.gain = o.gain
+        self.tempo_map = TempoMap.start(self.sample_rate, tempo)
+        self.presets = PresetStore(o.presets)
+        self.control = Control(model.latent_dim, model.anchors, self.presets,
+                               encode=self._encode, reply=self._reply,
+                               extra_state=self.health, tempo=tempo, quantize=o.quantize,
+                               gain=o.gain, quality=o.quality, seed=o.seed)
+        self.worker = RenderWorker(model, self.player, self.tempo_map, self.control.trajectory,
+                                   o.quality, o.lookahead, o.seed)
+        if "file" in o.sinks or o.record:
+            self._start_recorder(o.record)
+        self.osc = OscServer(self.commands, latent_dim=model.latent_dim, host=o.host,
+                             port=o.osc_port).start()
+        self.worker.step()  # the first loop is ready before the first block asks
+        self.output = make_output(self.player).start()
+        if background:
+            self.worker.start()
+            self._thread = threading.Thread(target=self._control_loop, name="vamen-control",
+                                            daemon=True)
+            self._thread.start()
+        return self
+
+    def _choose_output(self):
+        o = self.options
+        if self._output_factory is not None:
+            return o.sample_rate or 48000, self._output_factory, "custom"
+        from .output import SoundcardOutput, TimerOutput
+
+        if "soundcard" in o.sinks:
+            try:
+                from .devices import DeviceError, find_output
+            except ImportError:  # pragma: no cover - the devices module ships with vamen
+                raise
+            try:
+                index, rate = find_output(o.device)
+                rate = o.sample_rate or rate
+                name = _device_name(index)
+                return rate, (lambda p: SoundcardOutput(p, index, o.blocksize)), name
+            except DeviceError as exc:
+                if o.device:  # a device the user named and we cannot find: say so, stop
+                    raise
+                path = o.record or default_recording()
+                o.record = path
+                o.notes.append(f"no output device ({exc}); recording to {path} instead")
+        rate = o.sample_rate or 48000
+        return rate, (lambda p: TimerOutput(p, 512)), "timer"
+
+    def _start_recorder(self, path: Path | None) -> None:
+        from .recorder import WavRecorder
+
+        path = Path(path or default_recording())
+        self.options.record = path
+        self.recorder = WavRecorder(path, self.sample_rate, self.player.channels).start()
+        self.player.taps.append(self.recorder)
+
+    # -- control thread -------------------------------------------------------
+    def _control_loop(self) -> None:
+        last_beat = -1
+        while not self._stop.is_set():
+            try:
+                cmd = self.commands.get(timeout=0.01)
+            except queue.Empty:
+                cmd = None
+            if cmd is not None:
+                try:
+                    self.handle(cmd)
+                except Exception as exc:  # a bug in one command must not stop the show
+                    self.last_error = f"{cmd.address}: {type(exc).__name__}: {exc}"
+                    log.exception("command %s failed", cmd.address)
+            beat = int(self.now_beat())
+            if beat != last_beat:
+                last_beat = beat
+                self.control.send_feedback(float(beat))
+
+    def now_beat(self) -> float:
+        return self.tempo_map.beat_at(self.player.position)
+
+    def block_beats(self) -> float:
+        block = getattr(self.output, "blocksize", self.options.blocksize) or self.options.blocksize
+        return block / self.sample_rate * self.tempo_map.tempo_at(self.now_beat()) / 60.0
+
+    def handle(self, cmd) -> Change | None:
+        """Apply one command on the control thread (tests may call this directly)."""
+        at_beat = None
+        if getattr(cmd, "at", None) is not None:
+            ahead = (cmd.at - time.time()) * self.sample_rate
+            at_beat = self.tempo_map.beat_at(self.player.position + ahead)
+        change = self.control.apply(cmd, self.now_beat(), self.block_beats(), at_beat=at_beat)
+        if change is not None:
+            self.follow(change)
+        return change
+
+    def follow(self, change: Change) -> None:
+        """Make the worker and player follow a change."""
+        kinds = change.changed
+        if "gain" in kinds:
+            self.player.gain = change.gain
+        if "playing" in kinds:
+            self.player.playing = change.playing
+        tempo_map = None
+        if "tempo" in kinds:
+            self.tempo_map = self.tempo_map.with_tempo(change.from_beat, change.tempo)
+            tempo_map = self.tempo_map
+        trajectory = change.trajectory if "trajectory" in kinds else None
+        iterations = change.quality if "quality" in kinds else None
+        if trajectory is not None or tempo_map is not None or iterations is not None:
+            self.worker.change(change.from_beat, trajectory, tempo_map, iterations)
+
+    # -- replies and figures ----------------------------------------------------
+    def _reply(self, address: str, args: list, to) -> None:
+        if address == "/vamen/error":
+            self.last_error = f"{args[0]}: {args[1]}" if len(args) > 1 else str(args)
+        if self.osc is not None:
+            self.osc.send(address, args, to)
+
+    def _encode(self, path: str) -> np.ndarray:
+        return self.model.encode_file(path)
+
+    def health(self) -> dict:
+        p50, p99 = self.worker.render_ms()
+        ahead = sum(1 for s in self.worker.slots if s.cue.start > self.player.position)
+        return {
+            "uptime": round(time.time() - self.started_at, 1),
+            "sample_rate": self.sample_rate,
+            "output": self.output_name,
+            "underruns": self.player.underruns,
+            "starved": self.player.starved,
+            "late_loops": self.worker.late,
+            "render_ms_p50": round(p50, 2),
+            "render_ms_p99": round(p99, 2),
+            "queued_loops": ahead,
+            "recording": str(self.options.record or ""),
+            "last_error": self.last_error or self.worker.error or "",
+        }
+
+    def status_line(self) -> str:
+        beat = self.now_beat()
+        z = self.control.trajectory.at(beat)
+        shown = " ".join(f"{v:+.1f}" for v in z[:6]) + (" …" if len(z) > 6 else "")
+        return (f"{'▶' if self.control.playing else '■'} {self.tempo_map.tempo_at(beat):6.1f} BPM"
+                f"  bar {int(beat // BEATS_PER_BAR) + 1:>5}.{int(beat % BEATS_PER_BAR) + 1}"
+                f"  z [{shown}]  underruns {self.player.underruns}  late {self.worker.late}")
+
+    # -- stopping -------------------------------------------------------------
+    def close(self) -> None:
+        """Stop every thread and close the sinks; safe to call twice."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        if self.osc is not None:
+            self.osc.close()
+        worker = getattr(self, "worker", None)
+        if worker is not None:
+            worker.stop()
+        if self.output is not None:
+            self.output.close()
+        if self.recorder is not None:
+            self.recorder.close()
+
+
+def default_recording() -> Path:
+    return Path(time.strftime("vamen-%Y%m%d-%H%M%S.wav"))
+
+
+def _device_name(index) -> str:
+    try:
+        import sounddevice as sd
+
+        info = sd.query_devices(index, "output") if index is not None else sd.query_devices(kind="output")
+        return str(info["name"])
+    except Exception:
+        return str(index)

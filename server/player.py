@@ -1,0 +1,189 @@
+"""The player: what the audio callback runs.
+
+Rendered loops arrive as *cues*: "from output sample S on, play loop L,
+whose bar starts at sample B". The callback finds the cue in force, reads
+the loop at the right place in the bar, crossfades into a new cue over a
+few milliseconds, applies the gain and copies the block out.
+
+The callback's rules, as python-sounddevice puts them: write into the
+output buffer, never allocate arrays, never block, never log, never touch
+torch or the file system. Everything it touches is allocated here, up
+front: the loop pool, the cue table, scratch buffers and ramps. The worker
+thread fills a free pool slot, then publishes a new schedule (an immutable
+tuple, swapped by one reference assignment, which the GIL makes atomic).
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+NEVER = np.iinfo(np.int64).max
+
+
+@dataclass(frozen=True)
+class Cue:
+    """Loop ``slot`` plays from output sample ``start``; its bar began at ``bar``."""
+
+    slot: int
+    start: int
+    bar: int
+    length: int
+
+
+class Player:
+    """Plays cues into output blocks.
+
+    Parameters
+    ----------
+    sample_rate : int
+    max_loop : int
+        Longest loop in samples (one bar at the slowest tempo).
+    slots : int
+        Loops held at once: the one playing, the one fading out, and the
+        queue ahead.
+    channels : int
+    fade : int
+        Crossfade length in samples when a cue takes over.
+    max_block : int
+        Largest block the callback will be asked for.
+    """
+
+    def __init__(self, sample_rate: int, max_loop: int, slots: int = 32, channels: int = 2,
+                 fade: int = 256, max_block: int = 8192):
+        self.sample_rate = sample_rate
+        self.channels = channels
+        self.fade = fade
+        self.max_block = max_block
+        self.pool = np.zeros((slots, max_loop), dtype=np.float32)
+        self.schedule: tuple[Cue, ...] = ()
+        self.position = 0  # output sample at the start of the next block
+        self.gain = 1.0
+        self.playing = True
+        self.underruns = 0  # blocks the device reported late
+        self.starved = 0  # blocks with nothing to play while playing
+        self.blocks = 0
+        self.switches = 0  # cues that took over (for latency measurement)
+        self.switch_time = 0.0  # perf_counter() of the block where the last one did
+        self._current: Cue | None = None
+        self._leaving: Cue | None = None  # the cue fading out
+        self._fade_pos = 0
+        self._gain_now = 1.0
+        self._mute_now = 1.0
+        self._mono = np.zeros(max_block, dtype=np.float32)
+        self._other = np.zeros(max_block, dtype=np.float32)
+        self._scratch = np.zeros(max_block, dtype=np.float32)
+        t = (np.arange(fade, dtype=np.float32) + 0.5) / fade
+        self._up = np.sin(0.5 * np.pi * t).astype(np.float32)
+        self._down = np.cos(0.5 * np.pi * t).astype(np.float32)
+        self._ramp = (np.arange(max_block, dtype=np.float32) + 1) / max_block
+        self.taps: list = []
+        self.lock = threading.Lock()  # for writers only; the callback never waits
+
+    # -- worker side ---------------------------------------------------------
+    def publish(self, schedule: tuple[Cue, ...]) -> None:
+        """Swap in a new schedule (sorted by start). Called by the render worker."""
+        self.schedule = schedule
+
+    def in_use(self) -> set[int]:
+        """Pool slots that the callback may still read."""
+        used = {c.slot for c in self.schedule}
+        for cue in (self._current, self._leaving):
+            if cue is not None:
+                used.add(cue.slot)
+        return used
+
+    # -- callback side -------------------------------------------------------
+    def _read(self, cue: Cue, start: int, n: int, dst: np.ndarray) -> None:
+        """Copy n samples of ``cue``'s loop from output sample ``start`` into dst."""
+        pos = (start - cue.bar) % cue.length
+        done = 0
+        loop = self.pool[cue.slot]
+        while done < n:
+            take = min(n - done, cue.length - pos)
+            dst[done:done + take] = loop[pos:pos + take]
+            done += take
+            pos = 0
+
+    def _due(self, end: int) -> Cue | None:
+        """The latest cue starting before ``end``."""
+        due = None
+        for cue in self.schedule:
+            if cue.start < end:
+                due = cue
+            else:
+                break
+        return due
+
+    def fill(self, out: np.ndarray, frames: int, late: bool = False) -> None:
+        """Write ``frames`` frames into ``out`` [shape=(frames, channels)].
+
+        ``late`` is the device's report that the previous block came too late.
+        """
+        if late:
+            self.underruns += 1
+        self.blocks += 1
+        t0 = self.position
+        mono = self._mono[:frames]
+        due = self._due(t0 + frames)
+        if due is not None and due is not self._current and (
+                self._current is None or due.start >= self._current.start):
+            split = min(frames, max(0, due.start - t0))
+            if self._current is not None and split > 0:
+                self._read(self._current, t0, split, mono[:split])
+            elif split > 0:
+                mono[:split] = 0.0
+            self._leaving = self._current
+            self._current = due
+            self._fade_pos = 0
+            self.switch_time = time.perf_counter()
+            self.switches += 1
+            self._play_span(t0 + split, frames - split, mono[split:])
+        elif self._current is not None:
+            self._play_span(t0, frames, mono)
+        else:
+            mono[:] = 0.0
+            if self.playing:
+                self.starved += 1
+        self._apply_gain(mono, frames)
+        np.clip(mono, -1.0, 1.0, out=mono)  # gain above 1 must not wrap around in a DAC
+        for ch in range(self.channels):
+            out[:frames, ch] = mono
+        self.position = t0 + frames
+        for tap in self.taps:
+            tap.push(out, frames)
+
+    def _play_span(self, start: int, n: int, dst: np.ndarray) -> None:
+        if n <= 0:
+            return
+        self._read(self._current, start, n, dst)
+        leaving = self._leaving
+        if leaving is None:
+            return
+        k = min(n, self.fade - self._fade_pos)
+        if k > 0:
+            other = self._other[:k]
+            self._read(leaving, start, k, other)
+            f = self._fade_pos
+            np.multiply(dst[:k], self._up[f:f + k], out=dst[:k])
+            np.multiply(other, self._down[f:f + k], out=other)
+            np.add(dst[:k], other, out=dst[:k])
+            self._fade_pos += k
+        if self._fade_pos >= self.fade:
+            self._leaving = None
+
+    def _apply_gain(self, mono: np.ndarray, frames: int) -> None:
+        """Gain and mute, ramped across the block so changes never click."""
+        target = self.gain * (1.0 if self.playing else 0.0)
+        start = self._gain_now
+        if start == target:
+            if target != 1.0:
+                np.multiply(mono, target, out=mono)
+            return
+        ramp = self._scratch[:frames]
+        np.multiply(self._ramp[self.max_block - frames:], target - start, out=ramp)
+        np.add(ramp, start, out=ramp)
+        np.multiply(mono, ramp, out=mono)
+        self._gain_now = target

@@ -1,0 +1,236 @@
+"""The render worker: turns the latent trajectory into cues, ahead of time.
+
+Every beat is a *slot*. The worker looks at the next slots (at least
+``lookahead`` seconds ahead of the playhead), asks the trajectory where the
+latent will be at each, renders the slots whose point or tempo differ from
+the slot before in one batch, and publishes them to the :class:`Player` as
+cues. A point that does not move costs nothing after its first render.
+
+A change invalidates what is queued from the beat where it lands. A change
+that lands between beats (quantise 0, or a time-tagged OSC bundle) gets a
+cue of its own at that exact beat, rendered before anything else: immediate
+changes jump the queue.
+
+The worker is the only thread that touches torch while the server runs.
+"""
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from .clock import BEATS_PER_BAR, TempoMap
+from .motion import Trajectory
+from .player import Cue, Player
+
+SAME_POINT = 1e-4  # latent units: closer than this renders the same loop
+HEADROOM = 0.89  # -1 dBFS: loud loops are turned down to this peak, quiet ones left alone
+
+
+@dataclass(frozen=True)
+class Slot:
+    beat: float
+    point: np.ndarray
+    tempo: float
+    cue: Cue
+
+
+class RenderWorker:
+    """Plans and renders cues for one :class:`Player`.
+
+    Parameters
+    ----------
+    model : LoopModel
+    player : Player
+    tempo_map : TempoMap
+    trajectory : Trajectory
+    iterations : int
+        Griffin-Lim iterations (``/vamen/quality``).
+    lookahead : float
+        Seconds of audio to keep rendered ahead of the playhead.
+    """
+
+    def __init__(self, model, player: Player, tempo_map: TempoMap, trajectory: Trajectory,
+                 iterations: int = 32, lookahead: float = 0.6, seed: int = 0):
+        self.model = model
+        self.player = player
+        self.tempo_map = tempo_map
+        self.trajectory = trajectory
+        self.iterations = iterations
+        self.lookahead = lookahead
+        self.seed = seed
+        self.slots: list[Slot] = []
+        self.late = 0
+        self.renders = 0
+        self.render_times: deque[float] = deque(maxlen=512)
+        self.error: str | None = None
+        self._invalid_from: float | None = None
+        self._wake = threading.Condition()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- control thread side -------------------------------------------------
+    def change(self, from_beat: float, trajectory: Trajectory | None = None,
+               tempo_map: TempoMap | None = None, iterations: int | None = None) -> None:
+        """Follow new settings from ``from_beat`` on; wakes the worker at once."""
+        with self._wake:
+            if trajectory is not None:
+                self.trajectory = trajectory
+            if tempo_map is not None:
+                self.tempo_map = tempo_map
+            if iterations is not None:
+                self.iterations = iterations
+            if trajectory is not None or tempo_map is not None:
+                self._invalid_from = (from_beat if self._invalid_from is None
+                                      else min(self._invalid_from, from_beat))
+            self._wake.notify()
+
+    # -- worker thread ---------------------------------------------------------
+    def start(self) -> "RenderWorker":
+        self._thread = threading.Thread(target=self.run, name="vamen-render", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        with self._wake:
+            self._wake.notify()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def run(self) -> None:
+        import torch
+
+        torch.set_grad_enabled(False)
+        while not self._stop.is_set():
+            try:
+                busy = self.step()
+            except Exception as exc:  # a render failure must not stop the music
+                self.error = f"{type(exc).__name__}: {exc}"
+                busy = False
+            if not busy:
+                with self._wake:
+                    if self._invalid_from is None and not self._stop.is_set():
+                        self._wake.wait(timeout=0.01)
+
+    def step(self) -> bool:
+        """Plan, render and publish one batch; False when nothing was due."""
+        with self._wake:
+            trajectory, tempo_map = self.trajectory, self.tempo_map
+            iterations, invalid_from = self.iterations, self._invalid_from
+            self._invalid_from = None
+        now = self.player.position
+        now_beat = tempo_map.beat_at(now)
+        if invalid_from is not None:
+            self._drop_from(invalid_from, now)
+        wanted = self._wanted_beats(now_beat, invalid_from, tempo_map)
+        jobs = []
+        previous = self._slot_before(wanted[0]) if wanted else None
+        for beat in wanted:
+            point = np.asarray(trajectory.at(beat), dtype=np.float32)
+            tempo = tempo_map.tempo_at(beat)
+            if (previous is not None and previous.tempo == tempo
+                    and float(np.abs(previous.point - point).max()) < SAME_POINT):
+                continue  # the loop already queued sounds exactly like this one
+            jobs.append((beat, point, tempo))
+            previous = Slot(beat, point, tempo, None)  # type: ignore[arg-type]
+        if not jobs:
+            self._retire(now)
+            return False
+        free = self._free_slots(len(jobs))
+        jobs = jobs[: len(free)]
+        if not jobs:
+            return False
+        self._render(jobs, free, tempo_map, iterations)
+        return True
+
+    def _wanted_beats(self, now_beat: float, invalid_from: float | None,
+                      tempo_map: TempoMap) -> list[float]:
+        horizon = now_beat + max(1.0, self.lookahead * tempo_map.tempo_at(now_beat) / 60.0)
+        planned = {s.beat for s in self.slots}
+        wanted = []
+        if not self.slots or (self.slots[-1].beat < math.floor(now_beat)
+                              and self._slot_before(now_beat) is None):
+            wanted.append(now_beat)  # nothing is playing: start right away
+        if invalid_from is not None and invalid_from != math.floor(invalid_from):
+            wanted.append(max(invalid_from, now_beat))  # lands between beats
+        beat = math.floor(now_beat) + 1.0
+        while beat <= horizon:
+            if beat not in planned:
+                wanted.append(beat)
+            beat += 1.0
+        return sorted(set(b for b in wanted if b not in planned))
+
+    def _slot_before(self, beat: float) -> Slot | None:
+        before = None
+        for slot in self.slots:
+            if slot.beat <= beat:
+                before = slot
+        return before
+
+    def _drop_from(self, beat: float, now: int) -> None:
+        """Forget slots from ``beat`` on that have not started playing."""
+        keep = [s for s in self.slots if s.beat < beat or s.cue.start <= now]
+        if len(keep) != len(self.slots):
+            self.slots = keep
+            self._publish()
+
+    def _retire(self, now: int) -> None:
+        """Drop slots that a later slot has already replaced."""
+        started = [i for i, s in enumerate(self.slots) if s.cue.start <= now - self.player.fade]
+        if len(started) > 1:
+            self.slots = self.slots[started[-1]:]
+            self._publish()
+
+    def _free_slots(self, count: int) -> list[int]:
+        self._retire(self.player.position)
+        used = self.player.in_use() | {s.cue.slot for s in self.slots}
+        return [i for i in range(len(self.player.pool)) if i not in used][:count]
+
+    def _render(self, jobs, free: list[int], tempo_map: TempoMap, iterations: int) -> None:
+        started = time.perf_counter()
+        by_tempo: dict[float, list[int]] = {}
+        for i, (_, _, tempo) in enumerate(jobs):
+            by_tempo.setdefault(tempo, []).append(i)
+        rendered: dict[int, np.ndarray] = {}
+        for tempo, idx in by_tempo.items():
+            points = np.stack([jobs[i][1] for i in idx])
+            audio, _ = self.model.render(points, tempo=tempo, sample_rate=self.player.sample_rate,
+                                         iterations=iterations, seed=self.seed)
+            for i, loop in zip(idx, audio):
+                peak = float(np.abs(loop).max())
+                rendered[i] = loop * (HEADROOM / peak) if peak > HEADROOM else loop
+        elapsed = time.perf_counter() - started
+        self.render_times.append(elapsed / len(jobs))
+        self.renders += len(jobs)
+        pool = self.player.pool
+        now = self.player.position
+        for i, (beat, point, tempo) in enumerate(jobs):
+            loop = rendered[i]
+            length = min(len(loop), pool.shape[1])
+            slot = free[i]
+            pool[slot, :length] = loop[:length]
+            start = int(round(tempo_map.sample_at(beat)))
+            bar = start - int(round((beat % BEATS_PER_BAR) / BEATS_PER_BAR * length))
+            if start < now:
+                if beat == math.floor(beat):
+                    self.late += 1  # meant for a beat already gone: it lands late
+                start = now
+            self.slots.append(Slot(beat, point, tempo, Cue(slot, start, bar, length)))
+        self.slots.sort(key=lambda s: s.beat)
+        self._publish()
+
+    def _publish(self) -> None:
+        self.player.publish(tuple(sorted((s.cue for s in self.slots), key=lambda c: c.start)))
+
+    # -- figures ---------------------------------------------------------------
+    def render_ms(self) -> tuple[float, float]:
+        """p50 and p99 render time per loop, in milliseconds."""
+        if not self.render_times:
+            return 0.0, 0.0
+        times = np.asarray(self.render_times) * 1000.0
+        return float(np.percentile(times, 50)), float(np.percentile(times, 99))

@@ -1,0 +1,89 @@
+"""Checkpoints load as data, and every bad file gets one clear sentence."""
+import os
+import pickle
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from vamen.model import checkpoint
+from vamen.model.errors import CheckpointError
+from vamen.model.loopmodel import LoopModel
+
+
+def test_round_trip_keeps_weights_config_and_anchors(tiny_model, tmp_path):
+    model = LoopModel.load(tiny_model, "cpu")
+    copy = tmp_path / "copy.pt"
+    model.save(copy)
+    again = LoopModel.load(copy, "cpu")
+    assert again.config == model.config
+    assert again.anchor_names == model.anchor_names
+    z = torch.randn(2, model.latent_dim)
+    assert torch.equal(model.decode(z), again.decode(z))
+
+
+def test_half_precision_save_is_smaller_and_sounds_the_same(tiny_model, tmp_path):
+    model = LoopModel.load(tiny_model, "cpu")
+    half = tmp_path / "half.pt"
+    model.save(half, half=True)
+    assert half.stat().st_size < 0.7 * tiny_model.stat().st_size
+    z = torch.randn(4, model.latent_dim)
+    assert float((model.decode(z) - LoopModel.load(half, "cpu").decode(z)).abs().max()) < 0.01
+
+
+class Evil:
+    def __reduce__(self):
+        return (os.system, ("echo pwned > /tmp/vamen-pwned",))
+
+
+def _bad_files(tmp_path, tiny_model):
+    files = {}
+    files["text"] = tmp_path / "notes.pt"
+    files["text"].write_text("just some text\n")
+    files["empty"] = tmp_path / "empty.pt"
+    files["empty"].write_bytes(b"")
+    files["truncated"] = tmp_path / "truncated.pt"
+    files["truncated"].write_bytes(tiny_model.read_bytes()[:5000])
+    files["foreign"] = tmp_path / "foreign.pt"
+    torch.save({"state_dict": {"w": torch.zeros(3)}}, files["foreign"])
+    files["future"] = tmp_path / "future.pt"
+    data = torch.load(tiny_model, weights_only=True)
+    data["version"] = checkpoint.VERSION + 1
+    torch.save(data, files["future"])
+    files["code"] = tmp_path / "code.pt"
+    with open(files["code"], "wb") as fh:
+        pickle.dump(Evil(), fh)
+    files["code_in_torch"] = tmp_path / "code2.pt"
+    torch.save({"format": checkpoint.FORMAT, "version": 1, "x": Evil()}, files["code_in_torch"])
+    files["folder"] = tmp_path
+    files["missing"] = tmp_path / "nope.pt"
+    return files
+
+
+@pytest.mark.parametrize("kind", ["text", "empty", "truncated", "foreign", "future", "code",
+                                  "code_in_torch", "folder", "missing"])
+def test_bad_checkpoint_is_one_clear_error(tmp_path, tiny_model, kind):
+    path = _bad_files(tmp_path, tiny_model)[kind]
+    with pytest.raises(CheckpointError) as info:
+        LoopModel.load(path, "cpu")
+    message = str(info.value)
+    assert "\n" not in message and str(path.name) in message
+    assert not os.path.exists("/tmp/vamen-pwned")
+
+
+def test_future_version_says_so(tmp_path, tiny_model):
+    with pytest.raises(CheckpointError, match="newer vamen"):
+        LoopModel.load(_bad_files(tmp_path, tiny_model)["future"])
+
+
+@pytest.mark.parametrize("kind", ["text", "truncated", "foreign", "code"])
+def test_cli_reports_bad_checkpoint_in_one_line(tmp_path, tiny_model, kind):
+    path = _bad_files(tmp_path, tiny_model)[kind]
+    run = subprocess.run([sys.executable, "-m", "vamen.server.cli", "render", str(tmp_path / "o.wav"),
+                          "--model", str(path)], capture_output=True, text=True, timeout=120)
+    assert run.returncode != 0
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("vamen: "), run.stderr
+    assert "Traceback" not in run.stderr
+    assert not (tmp_path / "o.wav").exists()

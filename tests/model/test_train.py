@@ -1,0 +1,116 @@
+"""Training: progress, periodic saves, resume, Ctrl-C, report, bad data."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from vamen.model import checkpoint
+from vamen.model.config import LoopConfig
+from vamen.model.dataset import load_folder, rechop, split_holdout
+from vamen.model.train import TrainingInterrupted, TrainOptions, train_folder
+
+SMALL = LoopConfig(channels=16, latent_dim=8)
+
+
+def test_resume_continues_from_the_saved_step(synth_dir, tmp_path):
+    out = tmp_path / "m.pt"
+    first = train_folder(synth_dir, out, TrainOptions(epochs=1, batch_size=8), SMALL)
+    saved = checkpoint.load(out)["training"]
+    assert saved["step"] == first.step == first.steps_per_epoch and saved["epoch"] == 1
+    steps = []
+    again = train_folder(synth_dir, out, TrainOptions(epochs=3, batch_size=8), resume=True,
+                         progress=lambda p: steps.append(p.step))
+    assert steps[0] == first.step + 1  # no step is trained twice
+    assert again.step == 3 * first.steps_per_epoch
+    assert [h["epoch"] for h in checkpoint.load(out)["training"]["history"]] == [1, 2, 3]
+
+
+def test_ctrl_c_saves_and_says_how_to_resume(synth_dir, tmp_path):
+    out = tmp_path / "m.pt"
+
+    def interrupt(p):
+        if p.step == 4:
+            raise KeyboardInterrupt
+
+    with pytest.raises(TrainingInterrupted, match="--resume"):
+        train_folder(synth_dir, out, TrainOptions(epochs=5, batch_size=4), SMALL,
+                     progress=interrupt)
+    assert checkpoint.load(out)["training"]["step"] == 4
+
+
+def test_loss_goes_down(synth_dir, tmp_path):
+    t = train_folder(synth_dir, tmp_path / "m.pt", TrainOptions(epochs=6, batch_size=4), SMALL)
+    history = t.history.epochs
+    assert history[-1]["recon_db"] < history[0]["recon_db"]
+
+
+def test_cli_trains_with_progress_and_writes_a_report(synth_dir, tmp_path):
+    out = tmp_path / "cli.pt"
+    run = subprocess.run([sys.executable, "-m", "vamen.server.cli", "train", str(synth_dir),
+                          "--out", str(out), "--epochs", "1", "--channels", "16",
+                          "--latent-dim", "8", "--batch-size", "8"],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert "training" in run.stderr and "epoch 1/1" in run.stderr
+    assert "saved" in run.stdout
+    report = out.with_name("cli-report")
+    figures = json.loads((report / "report.json").read_text())
+    assert figures["history"][0]["epoch"] == 1 and "active_dims" in figures
+    assert (report / "loss.png").stat().st_size > 1000
+    assert (report / "latent.png").stat().st_size > 1000
+
+
+def test_bad_files_are_skipped_and_counted(tmp_path, synth_dir):
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    for src in sorted(synth_dir.glob("*.wav"))[:3]:
+        (folder / src.name).write_bytes(src.read_bytes())
+    (folder / "broken.wav").write_bytes(b"RIFF....WAVEfmt garbage")
+    sf.write(folder / "click.wav", np.ones(100), 22050)  # far shorter than a bar
+    loops = load_folder(folder, LoopConfig())
+    assert len(loops) == 3
+    assert {p.split("/")[-1] for p, _ in loops.skipped} == {"broken.wav", "click.wav"}
+
+
+def test_a_folder_with_no_audio_is_one_line_and_exit_2(tmp_path):
+    (tmp_path / "readme.txt").write_text("no breaks here")
+    run = subprocess.run([sys.executable, "-m", "vamen.server.cli", "train", str(tmp_path),
+                          "--out", str(tmp_path / "m.pt")], capture_output=True, text=True,
+                         timeout=120)
+    assert run.returncode == 2
+    assert run.stderr.strip().splitlines()[-1].startswith("vamen: no audio files")
+    assert "Traceback" not in run.stderr
+
+
+def test_trains_on_the_recorded_breaks(breaks_dir, tmp_path):
+    loops = load_folder(breaks_dir, SMALL)
+    # 3 bars of Amen + 2 one-bar breaks; the 32 Amen slices are too short to be bars
+    assert len(loops) == 5 and len(loops.skipped) == 32
+    t = train_folder(breaks_dir, tmp_path / "real.pt", TrainOptions(epochs=2, batch_size=2), SMALL)
+    assert t.step == 2 * t.steps_per_epoch
+
+
+def test_rechop_keeps_the_downbeat_and_the_length(rng):
+    bar = rng.standard_normal(16 * 1000).astype(np.float32)
+    out = rechop(bar, rng, amount=1.0)
+    assert out.shape == bar.shape
+    np.testing.assert_array_equal(out[:900], bar[:900])
+    assert not np.allclose(out, bar)
+
+
+def test_holdout_split_is_stable():
+    names = [f"loop-{i}" for i in range(400)]
+    train, held = split_holdout(names, 0.05)
+    train2, held2 = split_holdout(names[::-1], 0.05)
+    assert {names[i] for i in held} == {names[::-1][i] for i in held2}
+    assert 5 <= len(held) <= 40
+
+
+def test_checkpoint_stays_data_only(synth_dir, tmp_path):
+    out = tmp_path / "m.pt"
+    train_folder(synth_dir, out, TrainOptions(epochs=1, batch_size=8), SMALL)
+    torch.load(out, weights_only=True)  # raises if anything but plain data got in

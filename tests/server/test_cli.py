@@ -1,0 +1,79 @@
+"""The command line as a user meets it."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+from click.testing import CliRunner
+
+from vamen.server.cli import main
+
+COMMANDS = ("serve", "render", "train", "dataset", "eval", "bench", "devices")
+
+
+def vamen(*args, timeout=300):
+    return subprocess.run([sys.executable, "-m", "vamen.server.cli", *map(str, args)],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_help_lists_every_command():
+    result = CliRunner().invoke(main, ["--help"])
+    assert result.exit_code == 0
+    for name in COMMANDS:
+        assert f"  {name}" in result.output
+    for name in COMMANDS:
+        assert CliRunner().invoke(main, [name, "--help"]).exit_code == 0
+
+
+def test_render_writes_bars_at_the_tempo(tiny_model, tmp_path):
+    out = tmp_path / "out.wav"
+    run = vamen("render", out, "--model", tiny_model, "--bars", 4, "--seed", 1, "--tempo", 100)
+    assert run.returncode == 0, run.stderr
+    audio, rate = sf.read(out)
+    assert rate == 22050
+    assert len(audio) == 4 * round(4 * 60 / 100 * 22050)
+    assert np.sqrt(np.mean(audio ** 2)) > 1e-3
+    assert np.abs(audio).max() <= 0.99
+
+
+def test_render_same_seed_same_file_and_walks_move(tiny_model, tmp_path):
+    a, b, w = tmp_path / "a.wav", tmp_path / "b.wav", tmp_path / "w.wav"
+    for path in (a, b):
+        assert vamen("render", path, "--model", tiny_model, "--bars", 2, "--seed", 4).returncode == 0
+    assert sf.read(a)[0].tolist() == sf.read(b)[0].tolist()
+    assert vamen("render", w, "--model", tiny_model, "--bars", 2, "--seed", 4,
+                 "--walk", 2.0, "--walk-rate", 2).returncode == 0
+    audio = sf.read(w)[0]
+    half = len(audio) // 2
+    assert np.abs(audio[:half] - audio[half:]).mean() > 1e-4  # bar 2 differs from bar 1
+
+
+def test_render_morph_and_latent(tiny_model, tmp_path):
+    out = tmp_path / "m.wav"
+    run = vamen("render", out, "--model", tiny_model, "--bars", 3, "--morph", 0, "random",
+                "--sample-rate", 48000)
+    assert run.returncode == 0, run.stderr
+    assert sf.info(out).samplerate == 48000
+    run = vamen("render", out, "--model", tiny_model, "--latent", "1,0,-1")
+    assert run.returncode == 0, run.stderr
+
+
+@pytest.mark.parametrize("args", [["--latent", "1,x"], ["--latent", ",".join(["1"] * 99)],
+                                  ["--morph", "0", "no-such-anchor"], ["--bars", "0"]])
+def test_render_refuses_bad_arguments(tiny_model, tmp_path, args):
+    run = vamen("render", tmp_path / "x.wav", "--model", tiny_model, *args)
+    assert run.returncode == 2
+    assert "Traceback" not in run.stderr
+    assert not (tmp_path / "x.wav").exists()
+
+
+def test_bench_render_reports_both_contenders():
+    run = vamen("bench", "render", "--json", "--loops", 2, "--librosa-loops", 1, "--batch", 1,
+                "--iterations", 8)
+    assert run.returncode == 0, run.stderr
+    figures = json.loads(run.stdout)
+    assert figures["vamen"]["1"]["realtime"] > 0 and figures["librosa"]["realtime"] > 0
+    assert np.isfinite(figures["sc_gap_db"]) and figures["iterations"] == 8
+    assert "bench: librosa" in run.stderr  # progress is shown

@@ -1,0 +1,141 @@
+"""The engine on an offline clock: the test plays the sound card's part."""
+import numpy as np
+import pytest
+
+from vamen.model.loopmodel import LoopModel
+from vamen.server.engine import Engine, ServeOptions
+from vamen.server.osc import parse
+
+RATE = 24000
+BLOCK = 256
+
+
+class ManualOutput:
+    """No device: the test calls fill() itself."""
+
+    latency = 0.0
+    alive = True
+    blocksize = BLOCK
+
+    def __init__(self, player):
+        self.player = player
+        self.buffer = np.zeros((BLOCK, player.channels), dtype=np.float32)
+
+    def start(self):
+        return self
+
+    def close(self):
+        pass
+
+    def play(self, blocks: int, step_worker=True) -> np.ndarray:
+        out = []
+        for _ in range(blocks):
+            self.player.fill(self.buffer, BLOCK)
+            out.append(self.buffer[:, 0].copy())
+        return np.concatenate(out)
+
+
+@pytest.fixture
+def engine(tiny_model, tmp_path):
+    model = LoopModel.load(tiny_model, "cpu")
+    options = ServeOptions(sinks=(), sample_rate=RATE, osc_port=0, presets=tmp_path / "p.json")
+    e = Engine(options, model, output_factory=ManualOutput).start(background=False)
+    yield e
+    e.close()
+
+
+def send(engine, address, *args):
+    (cmd,) = parse(address, list(args), None, None, engine.model.latent_dim)
+    return engine.handle(cmd)
+
+
+def run(engine, seconds: float) -> np.ndarray:
+    """Play in blocks, letting the worker plan between blocks as its thread would."""
+    out = []
+    for _ in range(int(seconds * RATE / BLOCK)):
+        engine.worker.step()
+        out.append(engine.output.play(1))
+    return np.concatenate(out)
+
+
+def test_plays_sound_from_the_first_block(engine):
+    engine.output.play(1)
+    assert engine.player.starved == 0  # a loop was ready before the first block
+    audio = run(engine, 1.0)
+    assert np.sqrt(np.mean(audio ** 2)) > 1e-3
+    assert engine.player.starved == 0
+
+
+def test_a_still_point_loops_exactly_once_per_bar(engine):
+    audio = run(engine, 6.5)
+    bar = engine.tempo_map.loop_samples(0)
+    assert bar == round(4 * 60 / 120 * RATE)
+    np.testing.assert_allclose(audio[bar:2 * bar], audio[2 * bar:3 * bar], atol=1e-6)
+
+
+def test_change_lands_on_the_next_beat(engine):
+    send(engine, "/vamen/quantize", 1.0)
+    run(engine, 0.7)  # into beat 2
+    now = engine.player.position
+    send(engine, "/vamen/latent", *([2.0] * engine.model.latent_dim))
+    landing = engine.tempo_map.sample_at(np.ceil(engine.now_beat()))
+    before = engine.player.position
+    audio = run(engine, 1.0)
+    cues = [c for c in engine.player.schedule if c.start > now]
+    assert cues, "the change made no new cue"
+    cue = cues[0]
+    assert abs(cue.start - landing) <= BLOCK
+    # after the crossfade the output is the new loop, at the same place in the bar
+    at = cue.start - before + engine.player.fade
+    loop = engine.player.pool[cue.slot]
+    pos = (cue.start + engine.player.fade - cue.bar) % cue.length
+    np.testing.assert_allclose(audio[at:at + 500], loop[pos:pos + 500], atol=1e-5)
+
+
+def test_quantize_zero_lands_within_a_block_or_two(engine):
+    send(engine, "/vamen/quantize", 0.0)
+    run(engine, 0.3)
+    asked = engine.player.position
+    send(engine, "/vamen/random", 1.0, 5)
+    run(engine, 0.2)
+    newest = max(engine.player.schedule, key=lambda c: c.start)
+    assert newest.start - asked <= 2 * BLOCK
+
+
+@pytest.mark.parametrize("bpm", [90.0, 174.0])
+def test_tempo_changes_bar_length_not_pitch(engine, bpm):
+    ref = run(engine, 4.2)
+    send(engine, "/vamen/tempo", bpm)
+    run(engine, 4.0)
+    audio = run(engine, 8.0)
+    bar = round(4 * 60 / bpm * RATE)
+    assert engine.tempo_map.loop_samples(engine.now_beat()) == bar
+    np.testing.assert_allclose(audio[:bar], audio[bar:2 * bar], atol=1e-6)
+
+    def centroid(x):
+        spec = np.abs(np.fft.rfft(x * np.hanning(len(x))))
+        return float((spec * np.arange(len(spec))).sum() / spec.sum() / len(x) * RATE)
+
+    ref_bar = engine.tempo_map.loop_samples(0)  # 120 BPM
+    # same loop at another tempo: same spectrum, so the same brightness
+    assert abs(centroid(audio[:bar]) - centroid(ref[ref_bar:2 * ref_bar])) < 0.1 * centroid(ref)
+
+
+def test_walk_keeps_changing_the_sound(engine):
+    send(engine, "/vamen/walk", 1.5, 2.0, 7)
+    run(engine, 2.2)
+    audio = run(engine, 4.0)
+    bar = engine.tempo_map.loop_samples(0)
+    assert np.abs(audio[:bar] - audio[bar:2 * bar]).mean() > 1e-3
+    assert engine.worker.renders >= 4
+
+
+def test_gain_and_stop(engine):
+    loud = run(engine, 2.5)  # each take holds a whole bar, so both hold the loop's peak
+    send(engine, "/vamen/gain", 0.5)
+    run(engine, 0.1)
+    quiet = run(engine, 2.5)
+    assert np.abs(quiet).max() == pytest.approx(0.5 * np.abs(loud).max(), rel=1e-3)
+    send(engine, "/vamen/stop")
+    run(engine, 0.1)
+    assert np.abs(run(engine, 0.5)).max() == 0.0

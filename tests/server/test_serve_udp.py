@@ -1,0 +1,123 @@
+"""The whole server, threads and all, spoken to over real UDP."""
+import math
+import time
+
+import numpy as np
+import pytest
+
+from vamen.model.loopmodel import LoopModel
+from vamen.server.engine import Engine, ServeOptions
+
+from oscclient import Client, bundle, message
+
+STABLE = ("latent", "latent_dim", "tempo", "quantize", "playing", "gain", "quality", "glide",
+          "walk_depth", "walk_rate", "walk_seed", "anchors", "presets", "subscribers")
+
+
+@pytest.fixture
+def server(tiny_model, tmp_path):
+    model = LoopModel.load(tiny_model, "cpu")
+    options = ServeOptions(sinks=("file",), record=tmp_path / "rec.wav", osc_port=0,
+                           sample_rate=22050, presets=tmp_path / "presets.json")
+    engine = Engine(options, model).start()
+    client = Client(engine.osc)
+    yield engine, client
+    client.close()
+    engine.close()
+
+
+def state(client) -> dict:
+    address, args = client.ask(message("/vamen/state"))
+    assert address == "/vamen/state"
+    return dict(zip(args[::2], args[1::2]))
+
+
+def bad_inputs(dim):
+    yield message("/vamen/nonsense", 1.0)
+    yield message("/vamen/latent", "one", "two")
+    yield message("/vamen/latent/3")
+    yield message("/vamen/latent/999", 1.0)
+    yield message("/vamen/latent", float("nan"))
+    yield message("/vamen/latent/0", float("inf"))
+    yield message("/vamen/latent", *([0.5] * 10_000))
+    yield message("/vamen/nudge", 1)
+    yield message("/vamen/gain", 7.0)
+    yield message("/vamen/tempo", -3.0)
+    yield message("/vamen/quality", 0)
+    yield message("/vamen/morph", "nowhere", 4.0)
+    yield message("/vamen/morph", 0, 4.0, "zigzag")
+    yield message("/vamen/anchor", 10_000)
+    yield message("/vamen/preset/load", "never-saved")
+    yield message("/vamen/encode", "/no/such/file.wav")
+    yield message("/vamen/encode", __file__)  # a text file is not audio
+    yield b"\x00\x01garbage that is not OSC"
+    yield b"#bundle\x00" + b"\x00" * 8 + b"\x00\x00\x00\x40short"
+
+
+def test_bad_input_matrix_changes_nothing_and_server_keeps_answering(server):
+    engine, client = server
+    client.send(message("/vamen/latent", *([0.7] * engine.model.latent_dim)))
+    time.sleep(0.05)
+    before = state(client)
+    for dgram in bad_inputs(engine.model.latent_dim):
+        address, args = client.ask(dgram)
+        assert address == "/vamen/error", (dgram, address, args)
+        assert len(args) == 2 and isinstance(args[1], str) and args[1]
+    assert client.ask(message("/vamen/ping")) == ("/vamen/pong", [])
+    after = state(client)
+    assert {k: after[k] for k in STABLE} == {k: before[k] for k in STABLE}
+    assert after["last_error"]  # the last refusal is visible in the state
+
+
+def test_state_reports_health(server):
+    engine, client = server
+    time.sleep(0.3)
+    s = state(client)
+    for key in ("underruns", "late_loops", "render_ms_p50", "render_ms_p99", "queued_loops",
+                "uptime", "recording"):
+        assert key in s
+    assert s["tempo"] == 120.0 and s["playing"] == 1
+
+
+def test_presets_round_trip_and_list(server):
+    engine, client = server
+    client.send(message("/vamen/quantize", 0.0))  # land now: a preset stores the point as heard
+    client.send(message("/vamen/latent", *([1.0] * engine.model.latent_dim)))
+    time.sleep(0.05)
+    client.send(message("/vamen/preset/save", "verse"))
+    assert client.ask(message("/vamen/preset/list")) == ("/vamen/preset/list", ["verse"])
+    client.send(message("/vamen/random", 1.0, 3))
+    client.send(message("/vamen/preset/load", "verse"))
+    time.sleep(0.3)
+    latent = [float(v) for v in state(client)["latent"].split(",")]
+    assert np.allclose(latent, 1.0, atol=1e-3)
+
+
+def test_subscribers_get_beats_and_latents(server):
+    engine, client = server
+    client.send(message("/vamen/subscribe"))
+    seen = set()
+    deadline = time.time() + 3
+    while time.time() < deadline and seen != {"/vamen/beat", "/vamen/latent"}:
+        address, _ = client.reply()
+        seen.add(address)
+    assert seen == {"/vamen/beat", "/vamen/latent"}
+
+
+def test_future_bundle_lands_later_without_blocking_ping(server):
+    engine, client = server
+    dim = engine.model.latent_dim
+    client.send(bundle(time.time() + 1.0, message("/vamen/latent", *([2.0] * dim))))
+    assert client.ask(message("/vamen/ping")) == ("/vamen/pong", [])
+    first = [float(v) for v in state(client)["latent"].split(",")]
+    assert not np.allclose(first, 2.0)
+    time.sleep(1.4)
+    later = [float(v) for v in state(client)["latent"].split(",")]
+    assert np.allclose(later, 2.0, atol=1e-3)
+
+
+def test_recording_grows_while_serving(server):
+    engine, client = server
+    time.sleep(1.2)
+    assert engine.recorder.frames_written > 0.5 * 22050
+    assert math.isfinite(engine.worker.render_ms()[0])
