@@ -2,6 +2,21 @@
 
 Contents
 --------
-config      LoopConfig, the frozen front-end and model shape stored in checkpoints
+config      LoopConfig: the frozen front-end and model shape stored in checkpoints
+features    MelFrontEnd: audio -> normalised log-mel -> linear magnitude
+stft        circular STFT / inverse STFT for loops, Fourier-domain loop resampling
+inversion   fast Griffin-Lim, LoopRenderer (tempo-synced rendering), spectral convergence
+vae         LoopVAE: the convolutional VAE over (mel x frames)
+loopmodel   LoopModel: the deployable model (encode, decode, render, anchors)
+checkpoint  one-file checkpoints, loaded as data (weights_only=True)
+audio       reading audio files and cutting them into bars
+dataset     training loops, re-chop augmentation, held-out split
+train       Trainer: KL warm-up, free bits, resume, Ctrl-C saves
+report      training report: JSON figures, loss and latent plots
+evaluate    reconstruction, inversion, active dimensions and rhythm figures
+bench       render benchmark against librosa
+drums       drum voices for the synthesiser
+synth       synthetic breaks: patterns, swing, ghost notes, re-chops
+files       atomic file writes
 errors      VamenError, CheckpointError, AudioFileError
 """

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import pickle
-import tempfile
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ import torch
 
 from .config import LoopConfig
 from .errors import CheckpointError
+from .files import atomic_open
 
 FORMAT = "vamen-checkpoint"
 VERSION = 1
@@ -30,19 +31,9 @@ def save(path: str | os.PathLike, payload: dict[str, Any]) -> None:
     The file appears whole or not at all, so a crash or Ctrl-C while saving
     never leaves a truncated checkpoint behind.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     data = {"format": FORMAT, "version": VERSION, **payload}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(data, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path) as fh:
+        torch.save(data, fh)
 
 
 def load(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -60,15 +51,17 @@ def load(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> d
     if path.is_dir():
         raise CheckpointError(f"{path} is a folder, not a checkpoint file")
     try:
-        data = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():  # torch's own warnings would bury our one line
+            warnings.simplefilter("ignore")
+            data = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
         if "weights_only" in str(exc) or "Unsupported global" in str(exc):
             raise CheckpointError(
                 f"{path} holds Python objects beyond plain data; refusing to load it as code"
             ) from None
         raise CheckpointError(f"{path} is not a vamen checkpoint (unreadable pickle)") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
-        if zipfile.is_zipfile(path) or "zip" in str(exc).lower() and path.stat().st_size > 0:
+    except Exception as exc:  # torch raises many types for files it cannot read
+        if zipfile.is_zipfile(path) or ("zip" in str(exc).lower() and path.stat().st_size > 0):
             raise CheckpointError(f"{path} is truncated or corrupt") from None
         raise CheckpointError(f"{path} is not a vamen checkpoint (not a PyTorch file)") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:

@@ -24,12 +24,13 @@ import json
 import logging
 import math
 import os
-import tempfile
 import time
 import unicodedata
 from pathlib import Path
 
 import numpy as np
+
+from vamen.model.files import atomic_open
 
 log = logging.getLogger(__name__)
 
@@ -129,33 +130,10 @@ class PresetStore:
             return {}
 
     def _write(self, presets: dict[str, list[float]]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         data = {"format": FORMAT, "version": VERSION, "presets": presets}
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(data, f, indent=1)
-                f.write("\n")
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
-        # Make the rename itself durable; not every platform can open a folder.
-        try:
-            dir_fd = os.open(self.path.parent, os.O_RDONLY)
-        except OSError:
-            return
-        try:
-            os.fsync(dir_fd)
-        except OSError:
-            pass
-        finally:
-            os.close(dir_fd)
+        with atomic_open(self.path, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=1)
+            f.write("\n")
 
     def names(self) -> list[str]:
         """Preset names, sorted case-insensitively."""
