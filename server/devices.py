@@ -1,0 +1,231 @@
+"""Audio outputs and MIDI inputs: what this machine has, and the one a user named.
+
+Every function here survives a machine without the part: no PortAudio
+library, no sound card, no MIDI backend. The ``scan_*`` functions return the
+list and, when it is empty, one line saying why; the ``list_*`` functions
+return just the list.
+
+PortAudio (through ``sounddevice``) scans its host APIs once, when
+``sounddevice`` is imported. A JACK server that starts later stays invisible
+until :func:`rescan_audio` terminates and re-initialises PortAudio. PortAudio's
+JACK host API lists one device, named after the JACK client that owns the
+physical ports (``system``), under the host API ``JACK Audio Connection Kit``;
+``find_output("jack")`` finds it. The JACK client PortAudio registers is named
+``PortAudio`` unless :func:`set_jack_client_name` names it before PortAudio
+initialises; its ports are ``<client>:out_0``, ``<client>:out_1``...
+
+The MIDI backend is mido's: ``MIDO_BACKEND`` picks it (for example
+``mido.backends.rtmidi/UNIX_JACK`` for JACK MIDI), read on every call here
+rather than once at ``import mido``.
+"""
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import importlib.util
+import os
+
+from vamen.model.errors import VamenError
+
+DEFAULT_MIDO_BACKEND = "mido.backends.rtmidi"
+
+# PaJack_SetClientName keeps the pointer it is given: the buffer must outlive PortAudio.
+_jack_client_name_buffer: ctypes.Array | None = None
+
+
+class DeviceError(VamenError):
+    """An audio or MIDI device that is not there, or a name that matches none."""
+
+
+class NoOutputDevice(DeviceError):
+    """This machine offers no audio output at all."""
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Silence what C libraries (libjack, ALSA) print on fd 2 while they probe."""
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _sounddevice():
+    """``(module, None)``, or ``(None, reason)`` where PortAudio cannot load."""
+    try:
+        import sounddevice
+    except OSError as exc:  # the PortAudio library itself is missing
+        return None, f"PortAudio is not available ({_one_line(exc)}); install libportaudio2"
+    except Exception as exc:  # Pa_Initialize failed at import: no audio, say why
+        return None, f"PortAudio failed to start ({_one_line(exc)})"
+    return sounddevice, None
+
+
+def set_jack_client_name(name: str) -> bool:
+    """Name the JACK client PortAudio opens (default ``PortAudio``).
+
+    Takes effect at the next PortAudio initialisation: call :func:`rescan_audio`
+    afterwards when ``sounddevice`` is already imported. Returns False where
+    PortAudio is missing or was built without ``PaJack_SetClientName``.
+    """
+    global _jack_client_name_buffer
+    sd, _ = _sounddevice()
+    if sd is None:
+        return False
+    try:
+        lib = ctypes.CDLL(sd._libname)  # the same handle sounddevice's cffi opened
+        setter = lib.PaJack_SetClientName
+    except (OSError, AttributeError):
+        return False
+    buffer = ctypes.create_string_buffer(name.encode())
+    setter.argtypes = [ctypes.c_char_p]
+    setter.restype = ctypes.c_int
+    if setter(buffer) != 0:
+        return False
+    _jack_client_name_buffer = buffer
+    return True
+
+
+def rescan_audio() -> bool:
+    """Terminate and re-initialise PortAudio so it sees host APIs started since.
+
+    Closes every stream this process has open. Never call it after a JACK
+    server died under this process's PortAudio: PortAudio's JACK host API then
+    hangs (an open stream) and aborts the process (``assert`` in
+    ``pa_jack.c`` Terminate). Returns False where PortAudio is missing.
+    """
+    sd, _ = _sounddevice()
+    if sd is None:
+        return False
+    while sd._initialized:
+        sd._terminate()
+    sd._initialize()
+    return True
+
+
+def scan_outputs() -> tuple[list[dict], str | None]:
+    """Every device with output channels, and why the list is empty when it is.
+
+    Each entry: ``index``, ``name``, ``hostapi``, ``label`` (``"host api: name"``,
+    the string to pass to ``--device``), ``max_output_channels``,
+    ``default_samplerate``, ``is_default``.
+    """
+    sd, reason = _sounddevice()
+    if sd is None:
+        return [], reason
+    try:
+        devices = sd.query_devices()
+        hostapis = sd.query_hostapis()
+    except Exception as exc:  # PortAudio errors are not worth a traceback here
+        return [], f"PortAudio could not list devices ({_one_line(exc)})"
+    try:
+        default = int(sd.query_devices(kind="output")["index"])
+    except Exception:  # no default output device: a PortAudioError
+        default = None
+    outputs = []
+    for index, info in enumerate(devices):
+        if info["max_output_channels"] <= 0:
+            continue
+        hostapi = hostapis[info["hostapi"]]["name"]
+        outputs.append({
+            "index": index,
+            "name": info["name"],
+            "hostapi": hostapi,
+            "label": f"{hostapi}: {info['name']}",
+            "max_output_channels": int(info["max_output_channels"]),
+            "default_samplerate": float(info["default_samplerate"]),
+            "is_default": index == default,
+        })
+    if outputs:
+        return outputs, None
+    apis = ", ".join(api["name"] for api in hostapis) or "none"
+    return [], f"PortAudio lists no output devices (host APIs: {apis}; no sound card or running JACK server)"
+
+
+def list_outputs() -> list[dict]:
+    """Every audio output device; empty where there is none or no PortAudio."""
+    return scan_outputs()[0]
+
+
+def find_output(name: str | None = None) -> tuple[int, float]:
+    """``(device index, sample rate)`` of the output ``name`` names, or the default.
+
+    ``name`` is a device index, or a case-insensitive substring of the device
+    name or of ``"host api: name"``. Raises :class:`NoOutputDevice` where the
+    machine has no output, :class:`DeviceError` where ``name`` matches none or
+    several.
+    """
+    outputs, reason = scan_outputs()
+    if not outputs:
+        raise NoOutputDevice(f"no audio output device: {reason}")
+    if name is None:
+        for out in outputs:
+            if out["is_default"]:
+                return out["index"], out["default_samplerate"]
+        raise NoOutputDevice("no default audio output device; choose one with --device "
+                             f"({_names(outputs)})")
+    query = name.strip().lower()
+    if query.isdigit():
+        for out in outputs:
+            if out["index"] == int(query):
+                return out["index"], out["default_samplerate"]
+    exact = [o for o in outputs if query in (o["name"].lower(), o["label"].lower())]
+    matches = exact or [o for o in outputs
+                        if query in o["name"].lower() or query in o["label"].lower()]
+    if len(matches) == 1:
+        return matches[0]["index"], matches[0]["default_samplerate"]
+    if not matches:
+        raise DeviceError(f"no audio output matches {name!r}; available: {_names(outputs)}")
+    raise DeviceError(f"{name!r} matches several audio outputs: {_names(matches)}; be more specific")
+
+
+def _names(outputs: list[dict]) -> str:
+    return "; ".join(f"[{o['index']}] {o['label']}" for o in outputs)
+
+
+def midi_backend_name() -> str:
+    """The mido backend ``MIDO_BACKEND`` selects (``module`` or ``module/API``)."""
+    return os.environ.get("MIDO_BACKEND") or DEFAULT_MIDO_BACKEND
+
+
+def midi_backend():
+    """A mido ``Backend`` for :func:`midi_backend_name`, loaded now (may raise)."""
+    import mido
+
+    return mido.Backend(midi_backend_name(), load=True)
+
+
+def scan_midi_inputs() -> tuple[list[str], str | None]:
+    """MIDI input port names, and why the list is empty when it is."""
+    backend_name = midi_backend_name()
+    if importlib.util.find_spec("mido") is None:
+        return [], "mido is not installed (pip install mido python-rtmidi)"
+    try:
+        with _quiet_stderr():
+            names = list(midi_backend().get_input_names())
+    except Exception as exc:  # rtmidi raises its own SystemError, ImportError...
+        hint = "" if os.environ.get("MIDO_BACKEND") else (
+            "; for JACK MIDI set MIDO_BACKEND=mido.backends.rtmidi/UNIX_JACK")
+        return [], f"MIDI backend {backend_name} is not usable ({_one_line(exc)}){hint}"
+    if names:
+        return names, None
+    return [], f"no MIDI inputs on backend {backend_name} (connect a controller or open a virtual port)"
+
+
+def list_midi_inputs() -> list[str]:
+    """MIDI input port names; empty where there is none or no usable backend."""
+    return scan_midi_inputs()[0]
