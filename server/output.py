@@ -47,6 +47,14 @@ class SoundcardOutput:
         return bool(self.stream.active)
 
     def close(self) -> None:
+        import sounddevice as sd
+
+        if not self.stream.active and not self.stream.stopped:
+            # The device vanished under the stream (JACK died): PortAudio would
+            # block for minutes in stop() and abort the process at exit, so
+            # leave the dead stream alone and keep PortAudio from tearing down.
+            sd._initialized = 0
+            return
         try:
             self.stream.stop()
             self.stream.close()

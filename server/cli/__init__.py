@@ -36,13 +36,7 @@ def _register() -> None:
     import importlib
 
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"{__name__}.{name}")
-        except ModuleNotFoundError as exc:  # TODO(dev): remove once all commands exist
-            if exc.name != f"{__name__}.{name}":
-                raise
-            continue
-        main.add_command(module.command)
+        main.add_command(importlib.import_module(f"{__name__}.{name}").command)
 
 
 _register()

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# System packages vamen and its tests use. Installs them when run as root
+# with apt (CI, containers); otherwise says which are missing and goes on,
+# since vamen still renders and records to files without them.
+set -euo pipefail
+
+packages=(
+  libsndfile1     # soundfile: reading and writing audio files
+  libportaudio2   # sounddevice: playing to the sound card
+  jackd2          # JACK with its dummy driver: the sound card in tests
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "installing system packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  echo "note: missing system packages: ${missing[*]}" >&2
+  echo "      (sudo apt-get install ${missing[*]}); vamen records to a file without a sound card" >&2
+fi

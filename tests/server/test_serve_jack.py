@@ -1,0 +1,142 @@
+"""``vamen serve`` on a real (dummy-driver) JACK sound card, recorded from its ports."""
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from jackd import record
+from oscclient import Client, message
+
+RATE = 48000
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Served:
+    """A ``vamen serve`` process and an OSC client talking to it."""
+
+    def __init__(self, jack, model, tmp_path, *args):
+        self.port = free_port()
+        env = jack.env()
+        env["XDG_DATA_HOME"] = str(tmp_path / "data")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "vamen.server.cli", "serve", "--model", str(model),
+             "--device", "JACK", "--osc-port", str(self.port), "--quiet", *map(str, args)],
+            env=env, stderr=subprocess.PIPE, text=True)
+
+        class Target:
+            port = self.port
+
+        self.client = Client(Target)
+        deadline = time.time() + 90
+        while True:
+            try:
+                if self.client.ask(message("/vamen/ping"))[0] == "/vamen/pong":
+                    break
+            except OSError:
+                pass
+            if self.proc.poll() is not None or time.time() > deadline:
+                raise RuntimeError(f"vamen serve did not come up: {self.proc.stderr.read()}")
+        jack.wait_for_ports("vamen", direction="output")
+
+    def send(self, address, *args):
+        self.client.send(message(address, *args))
+
+    def state(self) -> dict:
+        address, args = self.client.ask(message("/vamen/state"))
+        return dict(zip(args[::2], args[1::2]))
+
+    def stop(self) -> tuple[int, str]:
+        self.client.close()
+        self.proc.terminate()
+        try:
+            _, err = self.proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            _, err = self.proc.communicate()
+        return self.proc.returncode, err
+
+
+@pytest.fixture
+def served(jack, tiny_model, tmp_path):
+    s = Served(jack, tiny_model, tmp_path, "--quantize", 0)
+    yield s
+    s.stop()
+
+
+def take(jack, seconds) -> np.ndarray:
+    audio = record(jack, seconds, "vamen")
+    return audio[int(0.05 * RATE):, 0]  # the recorder needs a moment to connect
+
+
+def spectrum(audio: np.ndarray) -> np.ndarray:
+    frames = np.lib.stride_tricks.sliding_window_view(audio, 2048)[::512]
+    return np.log10(np.abs(np.fft.rfft(frames * np.hanning(2048))).mean(axis=0) + 1e-6)
+
+
+def assert_continuous(audio: np.ndarray) -> None:
+    blocks = audio[: len(audio) // 256 * 256].reshape(-1, 256)
+    dead = np.flatnonzero(np.all(blocks == 0.0, axis=1))
+    assert len(dead) == 0, f"{len(dead)} silent blocks, first at {dead[0] * 256 / RATE:.3f} s"
+
+
+def test_audio_is_continuous_and_follows_every_kind_of_change(served, jack):
+    bar = 2.0  # one bar at 120 BPM: a whole bar's spectrum does not depend on where it starts
+    first = take(jack, 3)
+    assert np.sqrt(np.mean(first ** 2)) > 1e-3
+    assert_continuous(first)
+    again = take(jack, 3)
+    steady = np.abs(spectrum(first[: int(bar * RATE)]) - spectrum(again[: int(bar * RATE)])).mean()
+    dim = served.state()["latent_dim"]
+    for address, args in [("/vamen/latent", [2.0] * dim), ("/vamen/random", [1.5, 9]),
+                          ("/vamen/morph", ["random", 0.5]), ("/vamen/walk", [2.0, 4.0, 3])]:
+        before = take(jack, 3)
+        served.send(address, *args)
+        time.sleep(1.0)  # lands at the next block; a morph takes half a beat
+        after = take(jack, 3)
+        assert_continuous(after)
+        moved = np.abs(spectrum(before[: int(bar * RATE)]) - spectrum(after[: int(bar * RATE)])).mean()
+        assert moved > 3 * steady, f"{address}: the sound did not change ({moved:.4f} vs {steady:.4f})"
+    assert served.state()["underruns"] == 0
+
+
+@pytest.mark.parametrize("bpm", [90.0, 174.0])
+def test_bars_last_four_beats_at_any_tempo_at_the_same_pitch(served, jack, bpm):
+    served.send("/vamen/latent", *([1.0] * served.state()["latent_dim"]))
+    time.sleep(0.5)
+    ref = take(jack, 3)
+    served.send("/vamen/tempo", bpm)
+    time.sleep(1.0)
+    audio = take(jack, 7 if bpm < 120 else 4)
+    expected = 4 * 60 / bpm * RATE
+    # a still point repeats every bar: find the period by matching the signal with itself
+    lags = np.arange(int(expected * 0.9), int(expected * 1.1))
+    x = audio[: int(expected * 0.9)]
+    # (medians: one glitch on a loaded machine must not hide a period that is there)
+    errs = [np.median(np.abs(audio[lag:lag + len(x)] - x)) for lag in lags]
+    period = lags[int(np.argmin(errs))]
+    assert abs(period - expected) <= 256, (period, expected)
+    assert min(errs) < 0.01 * np.median(np.abs(x)) + 1e-6
+    # same pitch: the average spectrum's centroid barely moves
+    def centroid(a):
+        s = 10 ** spectrum(a)
+        return float((s * np.arange(len(s))).sum() / s.sum())
+    assert abs(centroid(audio[:period]) - centroid(ref[: int(2.0 * RATE)])) < 0.08 * centroid(ref)
+
+
+def test_sigterm_stops_cleanly_with_exit_0(jack, tiny_model, tmp_path):
+    s = Served(jack, tiny_model, tmp_path, "--record", tmp_path / "set.wav")
+    time.sleep(1.0)
+    code, err = s.stop()
+    assert code == 0, err
+    import soundfile as sf
+
+    info = sf.info(tmp_path / "set.wav")
+    assert info.frames > 0.5 * RATE and info.samplerate == RATE
