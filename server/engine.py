@@ -28,6 +28,7 @@ from .control import Change, Control
 from .oscserver import OscServer
 from .player import Player
 from .presets import PresetStore
+from .session import load_session, save_session, session_path
 from .worker import RenderWorker
 
 log = logging.getLogger("vamen")
@@ -57,6 +58,7 @@ class ServeOptions:
     lookahead: float = 0.6
     seed: int = 0
     presets: Path | None = None
+    fresh: bool = False
     status: bool = True
     notes: list[str] = field(default_factory=list)
 
@@ -114,10 +116,18 @@ class Engine:
         self.player.gain = o.gain
         self.tempo_map = TempoMap.start(self.sample_rate, tempo)
         self.presets = PresetStore(o.presets)
+        self.session_file = session_path(o.presets)
+        saved = None if o.fresh else load_session(self.session_file, model.latent_dim)
+        if saved:  # carry on where the last run stopped; options given now still win
+            tempo = o.tempo or saved["tempo"]
+            self.tempo_map = TempoMap.start(self.sample_rate, tempo)
         self.control = Control(model.latent_dim, model.anchors, self.presets,
                                encode=self._encode, reply=self._reply,
                                extra_state=self.health, tempo=tempo, quantize=o.quantize,
-                               gain=o.gain, quality=o.quality, seed=o.seed)
+                               gain=o.gain, quality=o.quality, seed=o.seed,
+                               start=saved["point"] if saved else None)
+        if saved:
+            self._resume(saved)
         self.worker = RenderWorker(model, self.player, self.tempo_map, self.control.trajectory,
                                    o.quality, o.lookahead, o.seed)
         if "file" in o.sinks or o.record:
@@ -132,6 +142,16 @@ class Engine:
                                             daemon=True)
             self._thread.start()
         return self
+
+    def _resume(self, saved: dict) -> None:
+        """Restore the walk and glide of a saved session through ordinary commands."""
+        from .commands import Glide, Walk
+
+        walk = saved["walk"]
+        for cmd in (Glide(saved["glide"]), Walk(walk["depth"], walk["rate"], int(walk["seed"]))):
+            self.control.apply(cmd, 0.0, 0.0)
+        self.options.notes.append(f"carrying on from the last session ({self.session_file}); "
+                                  "--fresh starts anew")
 
     def _choose_output(self):
         o = self.options
@@ -270,6 +290,12 @@ class Engine:
             self.output.close()
         if self.recorder is not None:
             self.recorder.close()
+        control = getattr(self, "control", None)
+        if control is not None:
+            try:
+                save_session(self.session_file, control)
+            except OSError as exc:
+                log.warning("could not save the session: %s", exc)
 
 
 def default_recording() -> Path:

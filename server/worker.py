@@ -141,6 +141,9 @@ class RenderWorker:
         if not jobs:
             self._retire(now)
             return False
+        if invalid_from is not None and jobs[0][0] == max(invalid_from, now_beat) \
+                and invalid_from != math.floor(invalid_from):
+            jobs = jobs[:1]  # an immediate change goes out alone: latency, not throughput
         free = self._free_slots(len(jobs))
         jobs = jobs[: len(free)]
         if not jobs:

@@ -33,8 +33,9 @@ SINKS = ("soundcard", "file", "supercollider", "notify")
 @click.option("--blocksize", type=click.IntRange(0, 8192), default=None, help="Frames per audio block [default: 256].")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="vamen.toml with any of these options [default: ./vamen.toml if present].")
+@click.option("--fresh", is_flag=True, help="Start at the centre instead of where the last run stopped.")
 @click.option("--quiet", is_flag=True, help="No status line.")
-def command(config_path, quiet, **given):
+def command(config_path, quiet, fresh, **given):
     """Run the performance server: OSC in, tempo-synced breakbeats out."""
     from vamen.server.config import read_config
     from vamen.server.engine import Engine, ServeOptions
@@ -51,6 +52,7 @@ def command(config_path, quiet, **given):
         values[renamed.get(key, key)] = value
     options = ServeOptions(**values)
     options.status = not quiet
+    options.fresh = fresh
     _run(Engine(options))
 
 

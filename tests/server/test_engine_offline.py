@@ -139,3 +139,36 @@ def test_gain_and_stop(engine):
     send(engine, "/vamen/stop")
     run(engine, 0.1)
     assert np.abs(run(engine, 0.5)).max() == 0.0
+
+
+def test_a_clean_stop_saves_the_session_and_the_next_start_resumes(tiny_model, tmp_path):
+    model = LoopModel.load(tiny_model, "cpu")
+    options = ServeOptions(sinks=(), sample_rate=RATE, osc_port=0, presets=tmp_path / "p.json")
+    first = Engine(options, model, output_factory=ManualOutput).start(background=False)
+    send(first, "/vamen/quantize", 0.0)
+    send(first, "/vamen/latent", *([1.5] * model.latent_dim))
+    send(first, "/vamen/tempo", 97.0)
+    send(first, "/vamen/walk", 0.5, 1.0, 4)
+    first.close()
+    again = Engine(ServeOptions(sinks=(), sample_rate=RATE, osc_port=0, presets=tmp_path / "p.json"),
+                   model, output_factory=ManualOutput).start(background=False)
+    try:
+        assert np.allclose(again.control.target, 1.5)
+        assert again.control.tempo == 97.0 and again.tempo_map.tempo_at(0) == 97.0
+        assert again.control.walk.depth == 0.5 and again.control.walk.seed == 4
+        assert any("carrying on" in note for note in again.options.notes)
+    finally:
+        again.close()
+    fresh = Engine(ServeOptions(sinks=(), sample_rate=RATE, osc_port=0, presets=tmp_path / "p.json",
+                                fresh=True), model, output_factory=ManualOutput).start(background=False)
+    assert np.allclose(fresh.control.target, 0.0) and fresh.control.tempo == 120.0
+    fresh.close()
+
+
+def test_a_corrupt_session_file_is_ignored(tiny_model, tmp_path):
+    (tmp_path / "session.json").write_text("{not json")
+    model = LoopModel.load(tiny_model, "cpu")
+    e = Engine(ServeOptions(sinks=(), sample_rate=RATE, osc_port=0, presets=tmp_path / "p.json"),
+               model, output_factory=ManualOutput).start(background=False)
+    assert np.allclose(e.control.target, 0.0)
+    e.close()
