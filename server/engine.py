@@ -25,6 +25,7 @@ import numpy as np
 
 from .clock import BEATS_PER_BAR, TempoMap
 from .control import Change, Control
+from .midi.commands import EngineCommand
 from .oscserver import OscServer
 from .player import Player
 from .presets import PresetStore
@@ -36,6 +37,7 @@ log = logging.getLogger("vamen")
 SLOWEST_TEMPO = 20.0
 FADE_SECONDS = 0.005
 GIL_SWITCH_SECONDS = 0.0005
+MIN_LEAD_SECONDS, MAX_LEAD_SECONDS = 0.05, 0.3  # time a quantised change needs to be rendered
 
 
 @dataclass
@@ -48,6 +50,8 @@ class ServeOptions:
     sinks: tuple[str, ...] = ("soundcard",)
     device: str | None = None
     midi: str | None = None
+    clock: str = "internal"  # or "midi": follow the MIDI input's clock and transport
+    config: Path | None = None  # the vamen.toml read, for its [midi] table
     tempo: float | None = None
     quantize: float = 1.0
     quality: int = 32
@@ -89,6 +93,7 @@ class Engine:
         self.output = None
         self.recorder = None
         self.osc: OscServer | None = None
+        self.midi = None  # the MIDI thread (vamen.server.midi), when MIDI is on
 
     # -- building ------------------------------------------------------------
     def start(self, background: bool = True) -> "Engine":
@@ -108,6 +113,9 @@ class Engine:
         if self.model is None:
             self.model = LoopModel.load(o.model)
         model = self.model
+        from .midi.setup import plan as midi_plan
+
+        midi = midi_plan(o, model.latent_dim)  # checked before anything starts
         tempo = o.tempo or model.config.tempo
         self.sample_rate, make_output, self.output_name = self._choose_output()
         longest = int(BEATS_PER_BAR * 60.0 / SLOWEST_TEMPO * self.sample_rate) + 1
@@ -134,6 +142,8 @@ class Engine:
             self._start_recorder(o.record)
         self.osc = OscServer(self.commands, latent_dim=model.latent_dim, host=o.host,
                              port=o.osc_port).start()
+        if midi is not None:
+            self.midi = midi.start(self)
         self.worker.step()  # the first loop is ready before the first block asks
         self.output = make_output(self.player).start()
         if background:
@@ -209,17 +219,34 @@ class Engine:
     def now_beat(self) -> float:
         return self.tempo_map.beat_at(self.player.position)
 
+    def earliest_beat(self) -> float:
+        """The first beat a quantised change can still land on in time.
+
+        A change needs one render before its loop can play; a beat closer
+        than that is skipped for the next one, so changes land on the grid
+        rather than late. At quantise 0 the answer is now: it plays as soon
+        as it is rendered.
+        """
+        if self.control.quantize <= 0:
+            return self.now_beat()
+        p99 = self.worker.render_ms()[1] / 1000.0
+        lead = min(MAX_LEAD_SECONDS, max(MIN_LEAD_SECONDS, 2.0 * p99))
+        return self.tempo_map.beat_at(self.player.position + lead * self.sample_rate)
+
     def block_beats(self) -> float:
         block = getattr(self.output, "blocksize", self.options.blocksize) or self.options.blocksize
         return block / self.sample_rate * self.tempo_map.tempo_at(self.now_beat()) / 60.0
 
     def handle(self, cmd) -> Change | None:
         """Apply one command on the control thread (tests may call this directly)."""
+        if isinstance(cmd, EngineCommand):  # MIDI clock alignment and learn (vamen.server.midi)
+            cmd.run(self)
+            return None
         at_beat = None
         if getattr(cmd, "at", None) is not None:
             ahead = (cmd.at - time.time()) * self.sample_rate
             at_beat = self.tempo_map.beat_at(self.player.position + ahead)
-        change = self.control.apply(cmd, self.now_beat(), self.block_beats(), at_beat=at_beat)
+        change = self.control.apply(cmd, self.earliest_beat(), self.block_beats(), at_beat=at_beat)
         if change is not None:
             self.follow(change)
         return change
@@ -239,6 +266,39 @@ class Engine:
         iterations = change.quality if "quality" in kinds else None
         if trajectory is not None or tempo_map is not None or iterations is not None:
             self.worker.change(change.from_beat, trajectory, tempo_map, iterations)
+
+    # -- external clock -----------------------------------------------------------
+    def sample_at_time(self, when: float) -> float:
+        """The output sample heard at wall-clock time ``when`` (epoch seconds).
+
+        Output latency is taken off: the sample written now is heard ``latency`` later.
+        """
+        latency = float(getattr(self.output, "latency", 0.0) or 0.0)
+        return self.player.position + (when - time.time() - latency) * self.sample_rate
+
+    def align(self, sample: float, beat: float, tolerance: float = 0.0) -> bool:
+        """Re-anchor musical time so ``sample`` falls on ``beat``'s place in the bar.
+
+        The external clock leads (MIDI Start, Continue, its beats): the beat
+        count moves to the nearest beat with the same place in the bar as
+        ``beat`` (at most half a bar either way), tempo changes keep their
+        samples, and loops queued from now on are re-planned on the new grid.
+        A disagreement within ``tolerance`` samples is left alone. Returns
+        whether the map moved. Control thread only.
+        """
+        old = self.tempo_map
+        here = old.beat_at(sample)
+        shift = (beat - here) % BEATS_PER_BAR
+        if shift > BEATS_PER_BAR / 2:
+            shift -= BEATS_PER_BAR
+        if abs(shift) * 60.0 / old.tempo_at(here) * self.sample_rate <= tolerance:
+            return False
+        self.tempo_map = TempoMap(old.sample_rate, tuple(b + shift for b in old.beats),
+                                  old.samples, old.tempos)
+        now = self.player.position
+        self.worker.change(min(old.beat_at(now), self.tempo_map.beat_at(now)),
+                           tempo_map=self.tempo_map)
+        return True
 
     # -- replies and figures ----------------------------------------------------
     def _reply(self, address: str, args: list, to) -> None:
@@ -265,6 +325,7 @@ class Engine:
             "queued_loops": ahead,
             "recording": str(self.options.record or ""),
             "last_error": self.last_error or self.worker.error or "",
+            **(self.midi.health() if self.midi is not None else {}),
         }
 
     def status_line(self) -> str:
@@ -279,6 +340,9 @@ class Engine:
     def close(self) -> None:
         """Stop every thread and close the sinks; safe to call twice."""
         self._stop.set()
+        if self.midi is not None:
+            self.midi.close()
+            self.midi = None
         if self._thread is not None:
             self._thread.join(timeout=5)
         if self.osc is not None:

@@ -8,8 +8,9 @@ cues. A point that does not move costs nothing after its first render.
 
 A change invalidates what is queued from the beat where it lands. A change
 that lands between beats (quantise 0, or a time-tagged OSC bundle) gets a
-cue of its own at that exact beat, rendered before anything else: immediate
-changes jump the queue.
+cue of its own at that exact beat, rendered before anything else and with
+only :data:`DRAFT_ITERATIONS` Griffin-Lim iterations: immediate changes jump
+the queue, and the next beat's slot renders the same point at full quality.
 
 The worker is the only thread that touches torch while the server runs.
 """
@@ -28,6 +29,7 @@ from .motion import Trajectory
 from .player import Cue, Player
 
 SAME_POINT = 1e-4  # latent units: closer than this renders the same loop
+DRAFT_ITERATIONS = 8  # an immediate change is heard after this many; the next beat refines it
 HEADROOM = 0.89  # -1 dBFS: loud loops are turned down to this peak, quiet ones left alone
 
 
@@ -37,6 +39,18 @@ class Slot:
     point: np.ndarray
     tempo: float
     cue: Cue
+    draft: bool = False  # rendered fast for an immediate change; the next slot refines it
+
+
+def _on_grid(cue: Cue, tempo_map: TempoMap) -> bool:
+    """Whether a queued loop's bar lines fall where ``tempo_map`` puts them.
+
+    An external clock (MIDI Start) may move the bar lines; a loop queued on
+    the old ones must then be rendered again even if its point is the same.
+    """
+    here = (cue.start - cue.bar) % cue.length
+    there = tempo_map.beat_at(cue.start) % BEATS_PER_BAR / BEATS_PER_BAR * cue.length
+    return min(abs(here - there), cue.length - abs(here - there)) <= 2
 
 
 class RenderWorker:
@@ -133,22 +147,25 @@ class RenderWorker:
         for beat in wanted:
             point = np.asarray(trajectory.at(beat), dtype=np.float32)
             tempo = tempo_map.tempo_at(beat)
-            if (previous is not None and previous.tempo == tempo
-                    and float(np.abs(previous.point - point).max()) < SAME_POINT):
+            if (previous is not None and previous.tempo == tempo and not previous.draft
+                    and float(np.abs(previous.point - point).max()) < SAME_POINT
+                    and (previous.cue is None or _on_grid(previous.cue, tempo_map))):
                 continue  # the loop already queued sounds exactly like this one
             jobs.append((beat, point, tempo))
             previous = Slot(beat, point, tempo, None)  # type: ignore[arg-type]
         if not jobs:
             self._retire(now)
             return False
-        if invalid_from is not None and jobs[0][0] == max(invalid_from, now_beat) \
-                and invalid_from != math.floor(invalid_from):
-            jobs = jobs[:1]  # an immediate change goes out alone: latency, not throughput
+        draft = (invalid_from is not None and invalid_from != math.floor(invalid_from)
+                 and jobs[0][0] == max(invalid_from, now_beat))
+        if draft:
+            # an immediate change goes out alone and fast: latency, not throughput
+            jobs, iterations = jobs[:1], min(iterations, DRAFT_ITERATIONS)
         free = self._free_slots(len(jobs))
         jobs = jobs[: len(free)]
         if not jobs:
             return False
-        self._render(jobs, free, tempo_map, iterations)
+        self._render(jobs, free, tempo_map, iterations, draft)
         return True
 
     def _wanted_beats(self, now_beat: float, invalid_from: float | None,
@@ -194,7 +211,8 @@ class RenderWorker:
         used = self.player.in_use() | {s.cue.slot for s in self.slots}
         return [i for i in range(len(self.player.pool)) if i not in used][:count]
 
-    def _render(self, jobs, free: list[int], tempo_map: TempoMap, iterations: int) -> None:
+    def _render(self, jobs, free: list[int], tempo_map: TempoMap, iterations: int,
+                draft: bool = False) -> None:
         started = time.perf_counter()
         by_tempo: dict[float, list[int]] = {}
         for i, (_, _, tempo) in enumerate(jobs):
@@ -223,7 +241,7 @@ class RenderWorker:
                 if beat == math.floor(beat):
                     self.late += 1  # meant for a beat already gone: it lands late
                 start = now
-            self.slots.append(Slot(beat, point, tempo, Cue(slot, start, bar, length)))
+            self.slots.append(Slot(beat, point, tempo, Cue(slot, start, bar, length), draft))
         self.slots.sort(key=lambda s: s.beat)
         self._publish()
 

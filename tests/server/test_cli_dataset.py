@@ -20,8 +20,9 @@ def test_synth_writes_count_wavs_named_by_tempo(tmp_path):
     out = tmp_path / "corpus"  # does not exist yet: the command creates it
     result = run(str(out), "--count", "5", "--seed", "3")
     assert result.exit_code == 0, result.output
-    files = sorted(out.iterdir())
+    files = sorted(out.glob("*.wav"))
     assert len(files) == 5
+    assert json.loads((out / "vamen-dataset.json").read_text())["seed"] == 3
     for i, path in enumerate(files):
         m = NAME.fullmatch(path.name)
         assert m and int(m.group(1)) == i
@@ -37,7 +38,7 @@ def test_the_same_seed_writes_the_same_files(tmp_path):
     assert run(str(tmp_path / "a"), "--count", "5", "--seed", "3").exit_code == 0
     assert run(str(tmp_path / "b"), "--count", "5", "--seed", "3").exit_code == 0
     assert run(str(tmp_path / "c"), "--count", "5", "--seed", "4").exit_code == 0
-    a, b, c = (sorted((tmp_path / d).iterdir()) for d in "abc")
+    a, b, c = (sorted((tmp_path / d).glob("*.wav")) for d in "abc")
     assert [p.name for p in a] == [p.name for p in b]
     assert [p.read_bytes() for p in a] == [p.read_bytes() for p in b]
     assert [p.read_bytes() for p in a] != [p.read_bytes() for p in c]
@@ -48,10 +49,10 @@ def test_json_summary(tmp_path):
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["files"] == 3 and summary["sample_rate"] == 16000
-    tempos = [float(NAME.fullmatch(p.name).group(2)) for p in tmp_path.iterdir()]
+    tempos = [float(NAME.fullmatch(p.name).group(2)) for p in tmp_path.glob("*.wav")]
     assert summary["tempo_min"] == min(tempos) and summary["tempo_max"] == max(tempos)
     assert abs(summary["seconds"] - sum(240 / t for t in tempos)) < 0.01
-    assert all(sf.info(p).samplerate == 16000 for p in tmp_path.iterdir())
+    assert all(sf.info(p).samplerate == 16000 for p in tmp_path.glob("*.wav"))
 
 
 def test_count_below_one_is_one_line_not_a_traceback(tmp_path):

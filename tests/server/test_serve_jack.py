@@ -65,8 +65,10 @@ class Served:
 
 
 @pytest.fixture
-def served(jack, tiny_model, tmp_path):
-    s = Served(jack, tiny_model, tmp_path, "--quantize", 0)
+def served(jack, tmp_path):
+    from vamen.model.loopmodel import DEFAULT_MODEL
+
+    s = Served(jack, DEFAULT_MODEL, tmp_path, "--quantize", 0)
     yield s
     s.stop()
 
@@ -76,9 +78,17 @@ def take(jack, seconds) -> np.ndarray:
     return audio[int(0.05 * RATE):, 0]  # the recorder needs a moment to connect
 
 
-def spectrum(audio: np.ndarray) -> np.ndarray:
-    frames = np.lib.stride_tricks.sliding_window_view(audio, 2048)[::512]
-    return np.log10(np.abs(np.fft.rfft(frames * np.hanning(2048))).mean(axis=0) + 1e-6)
+def spectrum(period: np.ndarray) -> np.ndarray:
+    """Energy in 40 mel bands of exactly one period (a bar), in dB.
+
+    The DFT of a whole period does not depend on where the period starts, so
+    two takes of an unchanged loop give the same figures to rounding.
+    """
+    import librosa
+
+    power = np.abs(np.fft.rfft(period.astype(np.float64))) ** 2
+    bands = librosa.filters.mel(sr=RATE, n_fft=len(period), n_mels=40, fmax=16000)
+    return 10 * np.log10(bands @ power + 1e-10)
 
 
 def assert_continuous(audio: np.ndarray) -> None:
@@ -103,7 +113,7 @@ def test_audio_is_continuous_and_follows_every_kind_of_change(served, jack):
         after = take(jack, 3)
         assert_continuous(after)
         moved = np.abs(spectrum(before[: int(bar * RATE)]) - spectrum(after[: int(bar * RATE)])).mean()
-        assert moved > 3 * steady, f"{address}: the sound did not change ({moved:.4f} vs {steady:.4f})"
+        assert moved > max(10 * steady, 0.5), f"{address}: the sound did not change ({moved:.3f} dB, steady {steady:.3f} dB)"
     assert served.state()["underruns"] == 0
 
 
@@ -126,7 +136,7 @@ def test_bars_last_four_beats_at_any_tempo_at_the_same_pitch(served, jack, bpm):
     assert min(errs) < 0.01 * np.median(np.abs(x)) + 1e-6
     # same pitch: the average spectrum's centroid barely moves
     def centroid(a):
-        s = 10 ** spectrum(a)
+        s = 10 ** (spectrum(a) / 10)
         return float((s * np.arange(len(s))).sum() / s.sum())
     assert abs(centroid(audio[:period]) - centroid(ref[: int(2.0 * RATE)])) < 0.08 * centroid(ref)
 
@@ -140,3 +150,44 @@ def test_sigterm_stops_cleanly_with_exit_0(jack, tiny_model, tmp_path):
 
     info = sf.info(tmp_path / "set.wav")
     assert info.frames > 0.5 * RATE and info.samplerate == RATE
+
+
+def test_quantise_1_lands_on_the_next_beat_within_a_block(jack, tiny_model, tmp_path):
+    from jackd import Recording
+
+    from vamen.model.loopmodel import LoopModel
+    from vamen.server.worker import HEADROOM
+
+    s = Served(jack, tiny_model, tmp_path, "--quantize", 1)
+    try:
+        model = LoopModel.load(tiny_model, "cpu")
+        (loop,), _ = model.render(np.zeros((1, model.latent_dim)), sample_rate=RATE)
+        peak = np.abs(loop).max()
+        loop = loop * (HEADROOM / peak) if peak > HEADROOM else loop  # as the worker plays it
+        n = len(loop)
+        rec = Recording(jack, 5, "vamen")
+        time.sleep(2.3)
+        s.send("/vamen/latent", *([2.5] * model.latent_dim))
+        audio = rec.wait()[:, 0]
+        late = s.state()["late_loops"]
+    finally:
+        s.stop()
+    # where is the bar? the recording's first 1.5 s is the known loop at some phase
+    head = audio[int(0.1 * RATE): int(1.6 * RATE)]
+    twice = np.concatenate([loop, loop])
+    errs = np.array([np.abs(twice[p:p + len(head)] - head).mean() for p in range(n)])
+    phase = int(np.argmin(errs))
+    assert errs[phase] < 0.02 * np.abs(head).mean()
+    bar0 = int(0.1 * RATE) - phase  # recording index where a bar starts (may be negative)
+    continued = np.concatenate([loop] * 5)
+    start = int(0.1 * RATE)
+    ref = continued[(start - bar0) % n:][: len(audio) - start]
+    diff = np.abs(audio[start:start + len(ref)] - ref)
+    blocks = diff[: len(diff) // 64 * 64].reshape(-1, 64).mean(axis=1)
+    changed = start + 64 * int(np.argmax(blocks > 0.05 * np.abs(loop).mean()))
+    assert blocks.max() > 0.05 * np.abs(loop).mean(), "the change never arrived"
+    beat = n / 4
+    offset = (changed - bar0) % beat
+    distance = min(offset, beat - offset)
+    assert distance <= 256 + 64, (changed, bar0, offset, late)
+    assert late == 0
