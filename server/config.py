@@ -32,8 +32,10 @@ KEYS: dict[str, tuple[type | tuple[type, ...], str]] = {
     "quality": (int, "quality"), "gain": ((int, float), "gain"), "record": (str, "record"),
     "sample_rate": (int, "sample_rate"), "blocksize": (int, "blocksize"),
     "lookahead": ((int, float), "lookahead"), "seed": (int, "seed"), "presets": (str, "presets"),
+    "clock": (str, "clock"),
 }
 SINKS = ("soundcard", "file", "supercollider", "notify")
+CLOCKS = ("internal", "midi")
 
 
 class ConfigError(VamenError):
@@ -64,6 +66,8 @@ def read_config(path: str | Path) -> dict[str, Any]:
             bad = [s for s in value if s not in SINKS]
             if bad:
                 raise ConfigError(f"{path}: unknown sink {bad[0]!r}; sinks are {', '.join(SINKS)}")
+        elif field == "clock" and value not in CLOCKS:
+            raise ConfigError(f"{path}: unknown clock {value!r}; clocks are {', '.join(CLOCKS)}")
         elif field in ("model", "record", "presets"):
             value = (path.parent / value).expanduser()
         values[field] = value
