@@ -6,34 +6,7 @@ from vamen.model.loopmodel import LoopModel
 from vamen.server.engine import Engine, ServeOptions
 from vamen.server.osc import parse
 
-RATE = 24000
-BLOCK = 256
-
-
-class ManualOutput:
-    """No device: the test calls fill() itself."""
-
-    latency = 0.0
-    alive = True
-    blocksize = BLOCK
-
-    def __init__(self, player):
-        self.player = player
-        self.buffer = np.zeros((BLOCK, player.channels), dtype=np.float32)
-
-    def start(self):
-        return self
-
-    def close(self):
-        pass
-
-    def play(self, blocks: int, step_worker=True) -> np.ndarray:
-        out = []
-        for _ in range(blocks):
-            self.player.fill(self.buffer, BLOCK)
-            out.append(self.buffer[:, 0].copy())
-        return np.concatenate(out)
-
+from offline import BLOCK, RATE, ManualOutput
 
 @pytest.fixture
 def engine(tiny_model, tmp_path):

@@ -10,6 +10,8 @@ from vamen.server import commands as c
 from vamen.server.midi.clock import TICKS_PER_BEAT, ClockFollower, TickTempo
 from vamen.server.midi.commands import Align
 
+from offline import BLOCK, RATE, ManualOutput  # noqa: E402
+
 PERIOD = 256 / 48000  # JACK delivers MIDI once per audio period
 
 
@@ -117,26 +119,6 @@ def test_stop_song_position_and_continue(rng):
 
 
 # -- the engine's side: re-anchoring the tempo map -----------------------------------------
-
-RATE = 24000
-BLOCK = 256
-
-
-class ManualOutput:
-    latency = 0.0
-    alive = True
-    blocksize = BLOCK
-
-    def __init__(self, player):
-        self.player = player
-        self.buffer = np.zeros((BLOCK, player.channels), dtype=np.float32)
-
-    def start(self):
-        return self
-
-    def close(self):
-        pass
-
 
 @pytest.fixture
 def engine(tiny_model, tmp_path):
