@@ -1,7 +1,7 @@
 """The render worker: turns the latent trajectory into cues, ahead of time.
 
-Every beat is a *slot*. The worker looks at the next slots (at least
-``lookahead`` seconds ahead of the playhead), asks the trajectory where the
+Every beat is a *slot*. The worker looks at the slots starting within
+:meth:`RenderWorker.lead` seconds of the playhead, asks the trajectory where the
 latent will be at each, renders the slots whose point or tempo differ from
 the slot before in one batch, and publishes them to the :class:`Player` as
 cues. A point that does not move costs nothing after its first render.
@@ -29,6 +29,7 @@ from .motion import Trajectory
 from .player import Cue, Player
 
 SAME_POINT = 1e-4  # latent units: closer than this renders the same loop
+MIN_LEAD = 0.15  # seconds: the least a slot is rendered ahead of its start
 DRAFT_ITERATIONS = 8  # an immediate change is heard after this many; the next beat refines it
 HEADROOM = 0.89  # -1 dBFS: loud loops are turned down to this peak, quiet ones left alone
 
@@ -65,7 +66,7 @@ class RenderWorker:
     iterations : int
         Griffin-Lim iterations (``/vamen/quality``).
     lookahead : float
-        Seconds of audio to keep rendered ahead of the playhead.
+        The most seconds of audio rendered ahead of the playhead (see :meth:`lead`).
     """
 
     def __init__(self, model, player: Player, tempo_map: TempoMap, trajectory: Trajectory,
@@ -82,6 +83,12 @@ class RenderWorker:
         self.renders = 0
         self.render_times: deque[float] = deque(maxlen=512)
         self.error: str | None = None
+        # Sinks that want whole loops (vamen.server.sinks) listen here: each is
+        # called on this thread, after a new slot is published, with
+        # (slot, audio [shape=(frames,), at the player's rate], tempo_map). A
+        # listener must only queue work for its own thread; one that raises is
+        # noted in ``error`` and the music goes on.
+        self.listeners: list = []
         self._invalid_from: float | None = None
         self._wake = threading.Condition()
         self._stop = threading.Event()
@@ -170,11 +177,10 @@ class RenderWorker:
 
     def _wanted_beats(self, now_beat: float, invalid_from: float | None,
                       tempo_map: TempoMap) -> list[float]:
-        horizon = now_beat + max(1.0, self.lookahead * tempo_map.tempo_at(now_beat) / 60.0)
+        horizon = now_beat + self.lead() * tempo_map.tempo_at(now_beat) / 60.0
         planned = {s.beat for s in self.slots}
         wanted = []
-        if not self.slots or (self.slots[-1].beat < math.floor(now_beat)
-                              and self._slot_before(now_beat) is None):
+        if not self.slots:
             wanted.append(now_beat)  # nothing is playing: start right away
         if invalid_from is not None and invalid_from != math.floor(invalid_from):
             wanted.append(max(invalid_from, now_beat))  # lands between beats
@@ -230,6 +236,7 @@ class RenderWorker:
         self.renders += len(jobs)
         pool = self.player.pool
         now = self.player.position
+        new = []
         for i, (beat, point, tempo) in enumerate(jobs):
             loop = rendered[i]
             length = min(len(loop), pool.shape[1])
@@ -242,11 +249,29 @@ class RenderWorker:
                     self.late += 1  # meant for a beat already gone: it lands late
                 start = now
             self.slots.append(Slot(beat, point, tempo, Cue(slot, start, bar, length), draft))
+            new.append((self.slots[-1], loop[:length]))
         self.slots.sort(key=lambda s: s.beat)
         self._publish()
+        for slot, loop in new:
+            for listener in self.listeners:
+                try:
+                    listener(slot, loop, tempo_map)
+                except Exception as exc:  # a sink's bug must not stop the render
+                    self.error = f"loop listener: {type(exc).__name__}: {exc}"
 
     def _publish(self) -> None:
         self.player.publish(tuple(sorted((s.cue for s in self.slots), key=lambda c: c.start)))
+
+    def lead(self) -> float:
+        """Seconds ahead of the playhead that slots are rendered: just in time.
+
+        Three times the slowest recent render, within 0.15 s and
+        ``lookahead``: far enough to absorb a slow render, near enough that
+        a flood of changes to a beat still ahead costs one render, not one
+        per message.
+        """
+        p99 = self.render_ms()[1] / 1000.0
+        return min(self.lookahead, max(MIN_LEAD, 3.0 * p99))
 
     # -- figures ---------------------------------------------------------------
     def render_ms(self) -> tuple[float, float]:
