@@ -8,6 +8,13 @@ packages=(
   libsndfile1     # soundfile: reading and writing audio files
   libportaudio2   # sounddevice: playing to the sound card
   jackd2          # JACK with its dummy driver: the sound card in tests
+  # the clients in patches/, run for real by tests/server/test_clients_*.py
+  # (about 1.1 GB installed, 25-30 s from a near mirror; ghc is most of it)
+  supercollider-server    # scsynth: plays the supercollider sink's buffers
+  supercollider-language  # sclang: runs patches/supercollider/vamen.scd
+  puredata-core           # pd -nogui: runs patches/pd/vamen.pd
+  ghc                     # ghci: runs TidalCycles
+  libghc-tidal-dev        # Tidal 1.7 (patches/tidal/BootVamen.ghci)
 )
 
 missing=()

@@ -32,6 +32,8 @@ KEYS: dict[str, tuple[type | tuple[type, ...], str]] = {
     "quality": (int, "quality"), "gain": ((int, float), "gain"), "record": (str, "record"),
     "sample_rate": (int, "sample_rate"), "blocksize": (int, "blocksize"),
     "lookahead": ((int, float), "lookahead"), "seed": (int, "seed"), "presets": (str, "presets"),
+    "notify": ((str, list), "notify"), "notify_dir": (str, "notify_dir"),
+    "scsynth": (str, "scsynth"), "sclang": ((str, list), "sclang"), "sc_buffers": (int, "sc_buffers"),
     "clock": (str, "clock"),
 }
 SINKS = ("soundcard", "file", "supercollider", "notify")
@@ -68,7 +70,9 @@ def read_config(path: str | Path) -> dict[str, Any]:
                 raise ConfigError(f"{path}: unknown sink {bad[0]!r}; sinks are {', '.join(SINKS)}")
         elif field == "clock" and value not in CLOCKS:
             raise ConfigError(f"{path}: unknown clock {value!r}; clocks are {', '.join(CLOCKS)}")
-        elif field in ("model", "record", "presets"):
+        elif field in ("notify", "sclang"):
+            value = tuple([value] if isinstance(value, str) else value)
+        elif field in ("model", "record", "presets", "notify_dir"):
             value = (path.parent / value).expanduser()
         values[field] = value
     return values

@@ -63,6 +63,12 @@ class ServeOptions:
     seed: int = 0
     presets: Path | None = None
     fresh: bool = False
+    # loop sinks (vamen.server.sinks): where the notify and supercollider sinks send
+    notify: tuple[str, ...] = ("127.0.0.1:57150",)  # OSC clients told of each loop file
+    notify_dir: Path | None = None  # where loop files go [default: a temporary folder]
+    scsynth: str = "127.0.0.1:57110"
+    sclang: tuple[str, ...] = ("127.0.0.1:57120",)
+    sc_buffers: int = 1000  # first of the scsynth buffer numbers vamen fills
     status: bool = True
     notes: list[str] = field(default_factory=list)
 
@@ -88,12 +94,14 @@ class Engine:
         self.commands: queue.Queue = queue.Queue(maxsize=4096)
         self.started_at = time.time()
         self.last_error = ""
+        self._reported = (0, 0)  # underruns and late loops already logged
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.output = None
         self.recorder = None
         self.osc: OscServer | None = None
         self.midi = None  # the MIDI thread (vamen.server.midi), when MIDI is on
+        self.sinks: list = []  # loop sinks (notify, supercollider): the worker's listeners
 
     # -- building ------------------------------------------------------------
     def start(self, background: bool = True) -> "Engine":
@@ -144,6 +152,11 @@ class Engine:
                              port=o.osc_port).start()
         if midi is not None:
             self.midi = midi.start(self)
+        if {"notify", "supercollider"} & set(o.sinks):
+            from .sinks import build_sinks
+
+            self.sinks = build_sinks(o, self)
+            self.worker.listeners.extend(self.sinks)
         self.worker.step()  # the first loop is ready before the first block asks
         self.output = make_output(self.player).start()
         if background:
@@ -215,6 +228,16 @@ class Engine:
             if beat != last_beat:
                 last_beat = beat
                 self.control.send_feedback(float(beat))
+                self._report_trouble()
+
+    def _report_trouble(self) -> None:
+        """Log new underruns and late loops once a beat (the callback itself never logs)."""
+        counts = (self.player.underruns, self.worker.late)
+        seen = self._reported
+        if counts != seen:
+            log.warning("%d underruns, %d late loops since the last report (%d, %d in all)",
+                        counts[0] - seen[0], counts[1] - seen[1], *counts)
+            self._reported = counts
 
     def now_beat(self) -> float:
         return self.tempo_map.beat_at(self.player.position)
@@ -324,7 +347,9 @@ class Engine:
             "render_ms_p99": round(p99, 2),
             "queued_loops": ahead,
             "recording": str(self.options.record or ""),
-            "last_error": self.last_error or self.worker.error or "",
+            "last_error": (self.last_error or self.worker.error
+                           or next((k.error for k in self.sinks if k.error), "")),
+            **{key: value for sink in self.sinks for key, value in sink.health().items()},
             **(self.midi.health() if self.midi is not None else {}),
         }
 
@@ -350,6 +375,8 @@ class Engine:
         worker = getattr(self, "worker", None)
         if worker is not None:
             worker.stop()
+        for sink in self.sinks:
+            sink.close()
         if self.output is not None:
             self.output.close()
         if self.recorder is not None:

@@ -21,6 +21,8 @@ SINKS = ("soundcard", "file", "supercollider", "notify")
               help="Where the sound goes; repeat for several [default: soundcard].")
 @click.option("--device", default=None, help="Output device name (substring; see `vamen devices`).")
 @click.option("--midi", default=None, help="MIDI input name (substring; see `vamen devices`).")
+@click.option("--clock", type=click.Choice(("internal", "midi")), default=None,
+              help="Who leads the tempo and bar: vamen, or the MIDI input's clock [default: internal].")
 @click.option("--tempo", type=click.FloatRange(20, 400), default=None, help="BPM [default: the model's].")
 @click.option("--quantize", type=click.FloatRange(0, 64), default=None,
               help="Beats between landing points: 0 next block, 1 beat, 4 bar [default: 1].")
@@ -31,6 +33,17 @@ SINKS = ("soundcard", "file", "supercollider", "notify")
               help="Also record the performance to this WAV file (the file sink).")
 @click.option("--sample-rate", type=click.IntRange(8000, 192000), default=None)
 @click.option("--blocksize", type=click.IntRange(0, 8192), default=None, help="Frames per audio block [default: 256].")
+@click.option("--notify", multiple=True, metavar="HOST:PORT",
+              help="notify sink: OSC client told of each loop file; repeat for several "
+                   "[default: 127.0.0.1:57150].")
+@click.option("--notify-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="notify sink: folder for the loop files [default: a temporary folder].")
+@click.option("--scsynth", default=None, metavar="HOST:PORT",
+              help="supercollider sink: scsynth to fill buffers on [default: 127.0.0.1:57110].")
+@click.option("--sclang", multiple=True, metavar="HOST:PORT",
+              help="supercollider sink: sclang told which buffer plays when [default: 127.0.0.1:57120].")
+@click.option("--sc-buffers", type=click.IntRange(0, 1 << 20), default=None,
+              help="supercollider sink: first of 8 buffer numbers vamen fills [default: 1000].")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="vamen.toml with any of these options [default: ./vamen.toml if present].")
 @click.option("--fresh", is_flag=True, help="Start at the centre instead of where the last run stopped.")
@@ -51,6 +64,7 @@ def command(config_path, quiet, fresh, **given):
             continue
         values[renamed.get(key, key)] = value
     options = ServeOptions(**values)
+    options.config = config_path
     options.status = not quiet
     options.fresh = fresh
     _run(Engine(options))

@@ -12,12 +12,14 @@ def test_options_from_the_file(tmp_path):
     path = tmp_path / "vamen.toml"
     path.write_text('model = "m.pt"\nosc-port = 9000\nsink = ["soundcard", "file"]\n'
                     'tempo = 174\nquantize = 0\ngain = 0.8\nrecord = "set.wav"\n'
+                    'notify = "10.0.0.2:9000"\nscsynth = "127.0.0.1:57110"\n'
                     '[midi]\ncc = 1\n')
     values = read_config(path)
     options = ServeOptions(**values)
     assert options.osc_port == 9000 and options.tempo == 174 and options.quantize == 0
     assert options.sinks == ("soundcard", "file")
     assert options.model == tmp_path / "m.pt" and options.record == tmp_path / "set.wav"
+    assert options.notify == ("10.0.0.2:9000",) and options.scsynth == "127.0.0.1:57110"
 
 
 @pytest.mark.parametrize("text, words", [
