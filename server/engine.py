@@ -13,6 +13,7 @@ torch; the callback only copies.
 """
 from __future__ import annotations
 
+import gc
 import logging
 import queue
 import sys
@@ -158,6 +159,12 @@ class Engine:
             self.sinks = build_sinks(o, self)
             self.worker.listeners.extend(self.sinks)
         self.worker.step()  # the first loop is ready before the first block asks
+        # A full garbage collection walks every object torch and librosa made at
+        # import (about 240,000) and holds the GIL for over 100 ms: the audio
+        # callback, which needs the GIL every 5 ms, underruns. Freezing them
+        # leaves the collector only what the performance itself creates.
+        gc.collect()
+        gc.freeze()
         self.output = make_output(self.player).start()
         if background:
             self.worker.start()
