@@ -53,10 +53,10 @@ class ServeOptions:
     midi: str | None = None
     clock: str = "internal"  # or "midi": follow the MIDI input's clock and transport
     config: Path | None = None  # the vamen.toml read, for its [midi] table
-    tempo: float | None = None
-    quantize: float = 1.0
-    quality: int = 32
-    gain: float = 1.0
+    tempo: float | None = None  # None: the saved session's, else the model's
+    quantize: float | None = None  # None: the saved session's, else 1 beat
+    quality: int | None = None  # None: the saved session's, else 32 iterations
+    gain: float | None = None  # None: the saved session's, else 1.0
     record: Path | None = None
     sample_rate: int | None = None
     blocksize: int = 256
@@ -125,28 +125,30 @@ class Engine:
         from .midi.setup import plan as midi_plan
 
         midi = midi_plan(o, model.latent_dim)  # checked before anything starts
-        tempo = o.tempo or model.config.tempo
         self.sample_rate, make_output, self.output_name = self._choose_output()
-        longest = int(BEATS_PER_BAR * 60.0 / SLOWEST_TEMPO * self.sample_rate) + 1
-        self.player = Player(self.sample_rate, longest, channels=2,
-                             fade=int(FADE_SECONDS * self.sample_rate))
-        self.player.gain = o.gain
-        self.tempo_map = TempoMap.start(self.sample_rate, tempo)
         self.presets = PresetStore(o.presets)
         self.session_file = session_path(o.presets)
         saved = None if o.fresh else load_session(self.session_file, model.latent_dim)
-        if saved:  # carry on where the last run stopped; options given now still win
-            tempo = o.tempo or saved["tempo"]
-            self.tempo_map = TempoMap.start(self.sample_rate, tempo)
+        # carry on where the last run stopped; options given now still win
+        last = saved or {}
+        tempo = o.tempo or last.get("tempo") or model.config.tempo
+        quantize = _first(o.quantize, last.get("quantize"), 1.0)
+        gain = _first(o.gain, last.get("gain"), 1.0)
+        quality = int(_first(o.quality, last.get("quality"), 32))
+        longest = int(BEATS_PER_BAR * 60.0 / SLOWEST_TEMPO * self.sample_rate) + 1
+        self.player = Player(self.sample_rate, longest, channels=2,
+                             fade=int(FADE_SECONDS * self.sample_rate))
+        self.player.gain = gain
+        self.tempo_map = TempoMap.start(self.sample_rate, tempo)
         self.control = Control(model.latent_dim, model.anchors, self.presets,
                                encode=self._encode, reply=self._reply,
-                               extra_state=self.health, tempo=tempo, quantize=o.quantize,
-                               gain=o.gain, quality=o.quality, seed=o.seed,
+                               extra_state=self.health, tempo=tempo, quantize=quantize,
+                               gain=gain, quality=quality, seed=o.seed,
                                start=saved["point"] if saved else None)
         if saved:
             self._resume(saved)
         self.worker = RenderWorker(model, self.player, self.tempo_map, self.control.trajectory,
-                                   o.quality, o.lookahead, o.seed)
+                                   quality, o.lookahead, o.seed)
         if "file" in o.sinks or o.record:
             self._start_recorder(o.record)
         self.osc = OscServer(self.commands, latent_dim=model.latent_dim, host=o.host,
@@ -205,7 +207,7 @@ class Engine:
                     raise
                 path = o.record or default_recording()
                 o.record = path
-                o.notes.append(f"no output device ({exc}); recording to {path} instead")
+                o.notes.append(f"{exc}; recording to {path} instead")
         rate = o.sample_rate or 48000
         return rate, (lambda p: TimerOutput(p, 512)), "timer"
 
@@ -394,6 +396,11 @@ class Engine:
                 save_session(self.session_file, control)
             except OSError as exc:
                 log.warning("could not save the session: %s", exc)
+
+
+def _first(*values):
+    """The first value that is not None."""
+    return next(v for v in values if v is not None)
 
 
 def default_recording() -> Path:

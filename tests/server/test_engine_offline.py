@@ -127,6 +127,8 @@ def test_a_clean_stop_saves_the_session_and_the_next_start_resumes(tiny_model, t
     send(first, "/vamen/latent", *([1.5] * model.latent_dim))
     send(first, "/vamen/tempo", 97.0)
     send(first, "/vamen/walk", 0.5, 1.0, 4)
+    send(first, "/vamen/gain", 0.6)
+    send(first, "/vamen/quality", 20)
     first.close()
     again = Engine(ServeOptions(sinks=(), sample_rate=RATE, osc_port=0, presets=tmp_path / "p.json"),
                    model, output_factory=ManualOutput).start(background=False)
@@ -134,12 +136,16 @@ def test_a_clean_stop_saves_the_session_and_the_next_start_resumes(tiny_model, t
         assert np.allclose(again.control.target, 1.5)
         assert again.control.tempo == 97.0 and again.tempo_map.tempo_at(0) == 97.0
         assert again.control.walk.depth == 0.5 and again.control.walk.seed == 4
+        assert again.control.quantize == 0.0 and again.control.gain == 0.6
+        assert again.control.quality == 20 and again.worker.iterations == 20
+        assert again.player.gain == 0.6
         assert any("carrying on" in note for note in again.options.notes)
     finally:
         again.close()
     fresh = Engine(ServeOptions(sinks=(), sample_rate=RATE, osc_port=0, presets=tmp_path / "p.json",
                                 fresh=True), model, output_factory=ManualOutput).start(background=False)
     assert np.allclose(fresh.control.target, 0.0) and fresh.control.tempo == 120.0
+    assert fresh.control.quantize == 1.0 and fresh.control.gain == 1.0 and fresh.control.quality == 32
     fresh.close()
 
 

@@ -44,7 +44,7 @@ def start(tmp_path, env, *args):
 def test_no_output_device_says_so_in_one_line_and_records(tmp_path):
     env = no_card_env(tmp_path)
     proc, lines = start(tmp_path, env)
-    notes = [line for line in lines if "no output device" in line]
+    notes = [line for line in lines if "no audio output device" in line]
     assert len(notes) == 1 and "recording to" in notes[0], lines
     time.sleep(3.0)
     proc.send_signal(signal.SIGINT)
