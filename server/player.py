@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 NEVER = np.iinfo(np.int64).max
+CLOCK_WINDOW = 1.0  # seconds per half of the window the sample clock is estimated over
 
 
 @dataclass(frozen=True)
@@ -49,15 +50,18 @@ class Player:
         Crossfade length in samples when a cue takes over.
     max_block : int
         Largest block the callback will be asked for.
+    pool : ndarray [slots, max_loop] float32, optional
+        Where the loops live, when someone else owns the memory (the audio
+        process maps it from shared memory); else allocated here.
     """
 
     def __init__(self, sample_rate: int, max_loop: int, slots: int = 32, channels: int = 2,
-                 fade: int = 256, max_block: int = 8192):
+                 fade: int = 256, max_block: int = 8192, pool: np.ndarray | None = None):
         self.sample_rate = sample_rate
         self.channels = channels
         self.fade = fade
         self.max_block = max_block
-        self.pool = np.zeros((slots, max_loop), dtype=np.float32)
+        self.pool = np.zeros((slots, max_loop), dtype=np.float32) if pool is None else pool
         self.schedule: tuple[Cue, ...] = ()
         self.position = 0  # output sample at the start of the next block
         self.gain = 1.0
@@ -67,6 +71,12 @@ class Player:
         self.blocks = 0
         self.switches = 0  # cues that took over (for latency measurement)
         self.switch_time = 0.0  # perf_counter() of the block where the last one did
+        # monotonic time at which output sample 0 was due, from the callbacks'
+        # lower envelope (see fill): maps any time to the sample playing then
+        self.epoch: float | None = None
+        self.filled_at = 0.0  # monotonic time of the latest block
+        self._window_start = -np.inf
+        self._this_min = self._last_min = np.inf
         self._current: Cue | None = None
         self._leaving: Cue | None = None  # the cue fading out
         self._fade_pos = 0
@@ -124,8 +134,12 @@ class Player:
         """
         if late:
             self.underruns += 1
+            # the device lost time (a skipped cycle is never played): the old
+            # bounds no longer hold, so the estimate starts again from here
+            self._this_min = self._last_min = np.inf
         self.blocks += 1
         t0 = self.position
+        self._keep_time(t0)
         mono = self._mono[:frames]
         due = self._due(t0 + frames)
         if due is not None and due is not self._current and (
@@ -154,6 +168,32 @@ class Player:
         self.position = t0 + frames
         for tap in self.taps:
             tap.push(out, frames)
+
+    def _keep_time(self, t0: int) -> None:
+        """Track when output sample 0 was due, for :meth:`sample_at`.
+
+        A callback can run late (the scheduler, a busy CPU) but never early,
+        so each block gives an upper bound on that time, and the smallest
+        bound of the last one to two seconds is the estimate: the position
+        alone jitters by however late this block was. The window lets the
+        estimate follow a device clock that drifts, or a block the device
+        skipped, within two seconds.
+        """
+        now = time.monotonic()
+        bound = now - t0 / self.sample_rate
+        if now - self._window_start > CLOCK_WINDOW:
+            self._window_start = now
+            self._last_min, self._this_min = self._this_min, bound
+        elif bound < self._this_min:
+            self._this_min = bound
+        self.epoch = min(self._last_min, self._this_min)
+        self.filled_at = now
+
+    def sample_at(self, monotonic: float) -> float:
+        """The output sample the device plays at ``monotonic`` (no output latency added)."""
+        if self.epoch is None:
+            return float(self.position)
+        return (monotonic - self.epoch) * self.sample_rate
 
     def _play_span(self, start: int, n: int, dst: np.ndarray) -> None:
         if n <= 0:

@@ -299,6 +299,9 @@ def test_unplug_replug_and_garbage(controller, model, tmp_path, caplog):
             assert engine.player.blocks > blocks + 50  # the audio never stopped
             controller.plug()
             wait_for(lambda: engine.midi.connected is not None, 3, "the engine to re-open it")
+            # (it says so just after re-opening, from its own thread)
+            wait_for(lambda: any(r.getMessage().endswith("is back") for r in caplog.records), 3,
+                     "the engine to say it is back")
         gone = [r for r in caplog.records if "went away" in r.getMessage()]
         back = [r for r in caplog.records if r.getMessage().endswith("is back")]
         assert len(gone) == 1 and len(back) == 1

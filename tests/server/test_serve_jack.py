@@ -136,8 +136,14 @@ def test_quantise_1_lands_on_the_next_beat_within_a_block(jack, tiny_model, tmp_
     ref = continued[(start - bar0) % n:][: len(audio) - start]
     diff = np.abs(audio[start:start + len(ref)] - ref)
     blocks = diff[: len(diff) // 64 * 64].reshape(-1, 64).mean(axis=1)
-    changed = start + 64 * int(np.argmax(blocks > 0.05 * np.abs(loop).mean()))
-    assert blocks.max() > 0.05 * np.abs(loop).mean(), "the change never arrived"
+    # the change is where the difference starts and stays: the median of the
+    # next 16 blocks, so one glitched JACK block (an xrun on a loaded
+    # machine, counted by the soak benchmark) is not taken for it
+    threshold = 0.05 * np.abs(loop).mean()
+    stays = np.array([blocks[i] > threshold and np.median(blocks[i:i + 16]) > threshold
+                      for i in range(len(blocks) - 16)])
+    assert stays.any(), "the change never arrived"
+    changed = start + 64 * int(np.argmax(stays))
     beat = n / 4
     offset = (changed - bar0) % beat
     distance = min(offset, beat - offset)

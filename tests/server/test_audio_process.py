@@ -1,0 +1,110 @@
+"""The sound card's own process (vamen.server.audioproc) on a real JACK dummy server.
+
+What an installation needs from it: the audio comes back by itself when the
+JACK server dies and returns, a crashed audio process is replaced, and a
+server that is killed takes its audio process with it (no orphan playing on).
+"""
+import os
+import signal
+import time
+
+import numpy as np
+
+from jackd import record
+from test_serve_jack import assert_continuous, served_on_jack
+
+RATE = 48000
+
+
+def audio_children(pid: int) -> list[int]:
+    """PIDs of ``pid``'s audio processes."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                parent = int(fh.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                cmd = fh.read()
+        except OSError:
+            continue
+        if parent == pid and b"vamen.server.audiochild" in cmd:
+            found.append(int(entry))
+    return found
+
+
+def playing(jack, seconds=1.0) -> np.ndarray:
+    audio = record(jack, seconds, "vamen")[int(0.05 * RATE):, 0]
+    assert np.sqrt(np.mean(audio ** 2)) > 1e-3, "vamen is silent"
+    return audio
+
+
+def wait_until(condition, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return time.monotonic()
+        time.sleep(0.05)
+    raise AssertionError(f"{what} did not happen within {timeout} s")
+
+
+def test_audio_comes_back_by_itself_after_the_jack_server_dies_and_returns(jack, tiny_model, tmp_path):
+    s = served_on_jack(jack, tiny_model, tmp_path)
+    try:
+        playing(jack)
+        bar_before = s.state()["bar"]
+        jack.stop(kill=True)  # like a crash: no goodbye to the clients
+        time.sleep(1.5)
+        state = s.state()  # the server itself carries on, and says what is wrong
+        assert "audio output lost" in state["last_error"], state["last_error"]
+        returned = time.monotonic()
+        jack.start()
+        back = wait_until(lambda: any(p.startswith("vamen:") for p in jack.ports()), 5.0,
+                          "vamen's ports reappearing")
+        assert back - returned < 5.0
+        audio = playing(jack, 2.0)
+        assert_continuous(audio)
+        state = s.state()
+        assert state["audio_restarts"] >= 1 and state["last_error"] == ""
+        assert state["bar"] > bar_before  # musical time went on while the device was away
+    finally:
+        s.stop()
+
+
+def test_a_crashed_audio_process_is_replaced(jack, tiny_model, tmp_path):
+    s = served_on_jack(jack, tiny_model, tmp_path)
+    try:
+        playing(jack)
+        (child,) = audio_children(s.proc.pid)
+        os.kill(child, signal.SIGKILL)
+        wait_until(lambda: [c for c in audio_children(s.proc.pid) if c != child], 5.0,
+                   "a new audio process")
+        wait_until(lambda: any(p.startswith("vamen:") for p in jack.ports()), 5.0,
+                   "vamen's ports reappearing")
+        assert_continuous(playing(jack, 1.5))
+        assert s.state()["audio_restarts"] == 1
+    finally:
+        s.stop()
+
+
+def test_a_killed_server_takes_its_audio_process_with_it(jack, tiny_model, tmp_path):
+    s = served_on_jack(jack, tiny_model, tmp_path)
+    try:
+        (child,) = audio_children(s.proc.pid)
+        s.proc.kill()
+        s.proc.wait(5)
+        wait_until(lambda: not os.path.exists(f"/proc/{child}") or _zombie(child), 3.0,
+                   "the audio process ending")
+        wait_until(lambda: not any(p.startswith("vamen:") for p in jack.ports()), 3.0,
+                   "vamen's ports going")
+    finally:
+        s.stop()
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
