@@ -3,18 +3,27 @@
 One UDP socket, one receive thread. For each datagram the thread decodes the
 packet (messages and bundles, nested, with their time tags), turns each
 message into commands with :func:`vamen.server.osc.parse` and puts them on
-the command queue for the control thread. It never touches the control state,
-torch or the sink, and never sleeps: a bundle stamped for the future is
-enqueued at once with ``at`` set, and the control thread lands it on time.
+the command queue for the control thread: in order, once the datagrams
+waiting have been read (at most :data:`BATCH` commands at a time). It never
+touches the control state, torch or the sink, and never sleeps: a bundle
+stamped for the future is enqueued at once with ``at`` set, and the control
+thread lands it on time.
+
+Before decoding, every datagram goes past a :class:`~vamen.server.guard.Guard`:
+senders outside the allow-list and senders over their rate are dropped
+there, silently and cheaply, and counted. The command queue is best a
+:class:`~vamen.server.fairqueue.FairQueue`, which takes turns between
+senders and caps each one's share.
 
 Two things are answered from the receive thread itself, so they work even
-while the control thread is busy (encoding a file, say):
+while the control thread is busy:
 
 - ``/vamen/ping`` gets ``/vamen/pong``;
 - bad input gets ``/vamen/error s address s message``: malformed packets
   (address ``""``, or the address the packet starts with when it has one),
-  messages :func:`parse` refuses, and commands dropped because the queue is
-  full.
+  messages :func:`parse` refuses, and commands dropped because the queue (or
+  the sender's share of it) is full; that last reply at most once a second
+  per sender, since a sender that fills its share is usually flooding.
 
 Replies leave from the server's own socket, so they come from the port the
 client sent to (SuperCollider's ``OSCFunc`` filters on it).
@@ -28,8 +37,10 @@ from __future__ import annotations
 
 import logging
 import queue
+import select
 import socket
 import threading
+import time
 from typing import Any
 
 import numpy as np
@@ -38,6 +49,7 @@ from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.parsing import osc_types
 
 from vamen.server import commands as c
+from vamen.server.guard import Guard, exposure
 from vamen.server.osc import BadMessage, parse
 
 log = logging.getLogger(__name__)
@@ -51,6 +63,18 @@ MAX_DATAGRAM = 65535
 
 _BUNDLE = b"#bundle\x00"
 _MAX_NESTING = 8
+
+# Room in the kernel for a burst while the receive thread waits for the GIL
+# (the kernel caps it at net.core.rmem_max; asking costs nothing).
+RECEIVE_BUFFER = 4 << 20
+BUSY_REPLY_SECONDS = 1.0
+# Commands read before they are handed to the control thread, at most. Handing
+# them over one by one wakes the control thread for each, and every wake-up
+# costs the receive thread the GIL (up to the switch interval) at its next
+# socket call: under a flood it then fell behind and the kernel dropped
+# datagrams, pings among them, at random. Reading what is waiting first
+# keeps the receive thread ahead; a batch is at most this long.
+BATCH = 32
 
 
 def _address_of(dgram: bytes) -> str:
@@ -127,6 +151,9 @@ class OscServer:
         network, e.g. for Tidal on another laptop).
     port : int
         UDP port; 0 picks a free one, see :attr:`port`.
+    guard : Guard, optional
+        Allow-list and per-sender rate limits [default: ``Guard()``, everyone
+        allowed, 2000 messages a second each].
 
     Examples
     --------
@@ -136,10 +163,12 @@ class OscServer:
     """
 
     def __init__(self, commands: queue.Queue, *, latent_dim: int, host: str = DEFAULT_HOST,
-                 port: int = DEFAULT_PORT) -> None:
+                 port: int = DEFAULT_PORT, guard: Guard | None = None) -> None:
         self.commands = commands
         self.latent_dim = latent_dim
         self.host = host
+        self.guard = guard if guard is not None else Guard()
+        self._told_busy: dict[tuple[str, int], float] = {}
         self._requested_port = port
         self._sock: socket.socket | None = None
         self._thread: threading.Thread | None = None
@@ -175,13 +204,20 @@ class OscServer:
         except OSError:
             sock.close()
             raise
-        # The timeout only bounds how long close() waits for the thread.
-        sock.settimeout(0.1)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+        except OSError:
+            pass
+        # Non-blocking: the receive thread drains every datagram waiting
+        # before it hands the commands over (see _serve), and waits in select.
+        sock.setblocking(False)
         self._sock = sock
         self._stopping.clear()
         self._thread = threading.Thread(target=self._serve, name="vamen-osc", daemon=True)
         self._thread.start()
         log.info("OSC listening on %s:%d", self.host, self.port)
+        if (note := self.exposure()) is not None:
+            log.info("%s", note)  # the start-up notes say it on the console; this is for --log
         return self
 
     def close(self) -> None:
@@ -198,13 +234,22 @@ class OscServer:
 
     @staticmethod
     def _wake(sock: socket.socket) -> None:
-        """Send an empty datagram to our own socket so recvfrom returns now."""
+        """Send an empty datagram to our own socket so the receive thread wakes now."""
         host, port = sock.getsockname()[:2]
         host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
         try:
             sock.sendto(b"", (host, port))
         except OSError:
-            pass  # the receive timeout ends the thread anyway
+            pass  # the select timeout ends the thread anyway
+
+    def exposure(self) -> str | None:
+        """One sentence on who can reach the bound socket, for the start-up notes."""
+        host = self._sock.getsockname()[0] if self._sock is not None else self.host
+        return exposure(host, self.guard.networks)
+
+    def health(self) -> dict:
+        """Drop figures for ``/vamen/state`` (see :meth:`Guard.health`)."""
+        return self.guard.health()
 
     def __enter__(self) -> "OscServer":
         return self.start()
@@ -231,6 +276,9 @@ class OscServer:
                 builder.add_arg(_plain(arg))
             sock.sendto(builder.build().dgram, (to[0], int(to[1])))
             return True
+        except BlockingIOError:  # the socket is non-blocking: its send buffer is full right now
+            log.debug("send buffer full: %s to %s:%s dropped", address, to[0], to[1])
+            return False
         except Exception as exc:  # OSError, BuildError, ValueError
             log.warning("cannot send %s to %s:%s: %s", address, to[0], to[1], exc)
             return False
@@ -245,10 +293,18 @@ class OscServer:
     def _serve(self) -> None:
         sock = self._sock
         assert sock is not None
+        admit = self.guard.admit
+        full = getattr(self.commands, "full_for", None)  # a FairQueue knows each sender's share
+        pending: list[tuple[str, c.Command]] = []
         while not self._stopping.is_set():
             try:
                 dgram, sender = sock.recvfrom(MAX_DATAGRAM)
-            except socket.timeout:
+            except BlockingIOError:  # drained: hand the commands over, then wait for more
+                self._enqueue(pending)
+                try:
+                    select.select([sock], [], [], 0.1)  # the timeout bounds how long close() waits
+                except (OSError, ValueError):
+                    pass
                 continue
             except OSError as exc:
                 # Closed under us, or an ICMP error surfacing on some platforms.
@@ -258,23 +314,39 @@ class OscServer:
                 continue
             if self._stopping.is_set():
                 break
+            source = (sender[0], sender[1])
+            if not admit(source):  # decided before decoding: a flood stays cheap
+                continue
+            if full is not None and full(source):  # its share of the queue is full: why decode
+                self._busy(_address_of(dgram), source)
+                continue
             try:
-                self.handle(dgram, (sender[0], sender[1]))
+                pending.extend(self._read(dgram, source))
             except Exception:  # never let one packet end the server
                 log.exception("unexpected error handling an OSC packet from %s", sender)
+            if len(pending) >= BATCH:
+                self._enqueue(pending)
+        self._enqueue(pending)
 
     def handle(self, dgram: bytes, source: tuple[str, int] | None) -> list[c.Command]:
         """Decode, parse, answer and enqueue one datagram; return what was enqueued.
 
-        This is the whole receive path minus the socket read, so it can be
-        driven directly. It never blocks: the queue is fed with ``put_nowait``.
+        This is the whole receive path minus the socket read and the
+        guard's admission, so it can be driven directly. It never blocks: the
+        queue is fed with ``put_nowait``.
         """
+        return self._enqueue(self._read(dgram, source))
+
+    def _read(self, dgram: bytes, source: tuple[str, int] | None) -> list[tuple[str, c.Command]]:
+        """Decode and parse one datagram, answering pings and errors; ``(address, command)`` pairs."""
         try:
             timed = decode_packet(dgram)
         except BadMessage as exc:
             self.error(exc.address, exc.message, source)
             return []
-        queued: list[c.Command] = []
+        if len(timed) > 1 and source is not None:
+            self.guard.charge(source, len(timed) - 1)
+        out: list[tuple[str, c.Command]] = []
         for at, msg in timed:
             try:
                 cmds = parse(msg.address, msg.params, source, at, self.latent_dim)
@@ -287,10 +359,29 @@ class OscServer:
                     # whether the server is alive, not the schedule.
                     self.send("/vamen/pong", [], source)
                     continue
-                try:
-                    self.commands.put_nowait(cmd)
-                except queue.Full:
-                    self.error(msg.address, "server busy: command queue full, command dropped", source)
-                    continue
-                queued.append(cmd)
+                out.append((msg.address, cmd))
+        return out
+
+    def _enqueue(self, pending: list[tuple[str, c.Command]]) -> list[c.Command]:
+        """Put commands on the queue, in order; empties ``pending``, returns what went in."""
+        queued = []
+        for address, cmd in pending:
+            try:
+                self.commands.put_nowait(cmd)
+            except queue.Full:
+                self._busy(address, cmd.source)
+                continue
+            queued.append(cmd)
+        pending.clear()
         return queued
+
+    def _busy(self, address: str, source: tuple[str, int] | None) -> None:
+        """Count a command the queue refused; tell the sender, once a second at most."""
+        self.guard.note_busy(source)
+        now = time.monotonic()
+        if now - self._told_busy.get(source, -BUSY_REPLY_SECONDS) < BUSY_REPLY_SECONDS:
+            return
+        if len(self._told_busy) > 1024:
+            self._told_busy.clear()
+        self._told_busy[source] = now
+        self.send("/vamen/error", [address, "server busy: command queue full, command dropped"], source)

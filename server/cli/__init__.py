@@ -29,7 +29,7 @@ def main() -> None:
     """vamen: a live performance server for neural breakbeats."""
 
 
-COMMANDS = ("serve", "render", "train", "dataset", "eval", "bench", "devices", "midi")
+COMMANDS = ("serve", "render", "train", "dataset", "eval", "bench", "devices", "midi", "status")
 
 
 def _register() -> None:
