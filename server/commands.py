@@ -17,15 +17,17 @@ Every command carries two pieces of routing metadata, both keyword-only:
     lands the change there.
 
 A *point* is an anchor index (``int``), an anchor or preset name (``str``) or
-the literal string ``"random"`` (:data:`RANDOM`).
+the literal string ``"random"`` (:data:`RANDOM`). Commands built inside the
+server (the autopilot, a restart) may also give coordinates as a tuple of
+floats; OSC never does.
 
 Contents
 --------
 Command                     base class: ``source``, ``at``, ``address``, ``to_osc()``
 SetLatent, SetCoord, Nudge, Glide, Random, Morph, Interp, Walk, Anchor
-Encode, PresetSave, PresetLoad, PresetList
+Encode, Encoded, PresetSave, PresetLoad, PresetList
 Tempo, Quantize, Play, Stop, Gain, Quality
-State, Subscribe, Unsubscribe, Ping, MidiLearn
+State, Subscribe, Unsubscribe, Ping, MidiLearn, AutopilotSwitch
 """
 from __future__ import annotations
 
@@ -33,8 +35,9 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, ClassVar, Union
 
-#: A place in latent space: anchor index, anchor/preset name, or ``"random"``.
-Point = Union[int, str]
+#: A place in latent space: anchor index, anchor/preset name, or ``"random"``
+#: (or, from inside the server only, coordinates).
+Point = Union[int, str, tuple[float, ...]]
 
 #: The point name that means "a fresh draw from the prior".
 RANDOM = "random"
@@ -61,7 +64,8 @@ MAX_WALK_RATE = 64.0
 #: Largest walk depth and random spread, in latent units (the clip limit).
 MAX_DEPTH = 4.0
 
-_META = ("source", "at")
+# Not OSC arguments: routing metadata, and a walk's resume phase (a restart's, never sent).
+_META = ("source", "at", "phase")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -176,11 +180,14 @@ class Walk(Command):
     """Noise walk around the current point; ``depth`` 0 stops it.
 
     ``rate`` (cycles per bar) and ``seed`` left at None keep their current values.
+    ``phase`` (keyword-only, not part of OSC) resumes a walk exactly where a
+    saved one was, at full depth at once: how a restart carries on.
     """
 
     depth: float
     rate: float | None = None
     seed: int | None = None
+    phase: float | None = dataclasses.field(default=None, kw_only=True)
     address: ClassVar[str] = "/vamen/walk"
 
 
@@ -197,6 +204,23 @@ class Encode(Command):
     """Encode an audio file, go there, keep it as a preset named after the file."""
 
     path: str
+    address: ClassVar[str] = "/vamen/encode"
+
+
+@dataclass(frozen=True)
+class Encoded(Command):
+    """What an ``/vamen/encode`` came to, read and encoded off the control thread.
+
+    Not an OSC message: the engine's encode worker builds it once the file
+    is encoded (or refused), so the control thread never waits on a file.
+    It carries the original ``source`` and ``at``. ``point`` is the file's
+    latent point; a non-empty ``error`` is the sentence the sender gets
+    instead.
+    """
+
+    path: str
+    point: tuple[float, ...] = ()
+    error: str = ""
     address: ClassVar[str] = "/vamen/encode"
 
 
@@ -308,3 +332,11 @@ class MidiLearn(Command):
 
     target: str
     address: ClassVar[str] = "/vamen/midi/learn"
+
+
+@dataclass(frozen=True)
+class AutopilotSwitch(Command):
+    """Turn the autopilot on (1) or off (0); None only asks. Replies ``/vamen/autopilot``."""
+
+    on: int | None = None
+    address: ClassVar[str] = "/vamen/autopilot"

@@ -165,6 +165,10 @@ class Control:
     midi_learn_target = property(lambda self: self._midi_learn, doc="Pending MIDI-learn target or None.")
     anchor_names = property(lambda self: tuple(self._anchors))
 
+    def heading(self, beat: float, latest: bool = False):
+        """What is in force at ``beat`` (a :class:`~vamen.server.course.Heading`), for saving the session."""
+        return self._course.heading(beat, latest)
+
     def take_midi_learn(self) -> str | None:
         """Return the pending MIDI-learn target and clear it (the MIDI binding was made)."""
         target, self._midi_learn = self._midi_learn, None
@@ -236,6 +240,11 @@ class Control:
 
     def _lookup(self, point: c.Point) -> np.ndarray | None:
         """A named or indexed point, or None for ``random``; raises Refused if unknown."""
+        if isinstance(point, tuple):  # coordinates, from the autopilot or a restart
+            try:
+                return motion.as_point(point, self.latent_dim)
+            except (ValueError, TypeError) as exc:
+                raise Refused(f"bad coordinates: {exc}") from None
         if isinstance(point, bool) or not isinstance(point, (int, str)):
             raise Refused(f"a point is an anchor index or a name, got {point!r}")
         if isinstance(point, int):
@@ -333,7 +342,9 @@ class Control:
         self._finite(cmd.depth, rate)
         if not 0 <= cmd.depth <= c.MAX_DEPTH or not 0 <= rate <= c.MAX_WALK_RATE or seed < 0:
             raise Refused(f"depth must be within 0..{c.MAX_DEPTH:g}, rate 0..{c.MAX_WALK_RATE:g}, seed >= 0")
-        self._course.set_walk(WalkSettings(cmd.depth, rate, seed), now, land)
+        if cmd.phase is not None:
+            self._finite(cmd.phase)
+        self._course.set_walk(WalkSettings(cmd.depth, rate, seed), now, land, phase=cmd.phase)
         return self._change(land, "trajectory")
 
     # -- handlers: presets and files -------------------------------------------
@@ -371,6 +382,17 @@ class Control:
         try:
             point = motion.as_point(self._encode(cmd.path), self.latent_dim)
         except Exception as exc:  # the encoder's own errors are one-liners for the sender
+            raise Refused(f"cannot encode {cmd.path}: {_first_line(exc)}") from None
+        self._save(_preset_name_for(cmd.path), point)
+        return self._go(point, now, land)
+
+    def _encoded(self, cmd: c.Encoded, now: float, land: float) -> Change:
+        """An encode finished off this thread: the same outcome as :meth:`_encode_cmd`."""
+        if cmd.error:
+            raise Refused(cmd.error)
+        try:
+            point = motion.as_point(cmd.point, self.latent_dim)
+        except ValueError as exc:
             raise Refused(f"cannot encode {cmd.path}: {_first_line(exc)}") from None
         self._save(_preset_name_for(cmd.path), point)
         return self._go(point, now, land)
@@ -477,7 +499,7 @@ _HANDLERS: dict[type, Callable[[Control, Any, float, float], Change | None]] = {
     c.SetLatent: Control._set_latent, c.SetCoord: Control._set_coord, c.Nudge: Control._nudge,
     c.Glide: Control._glide_cmd, c.Random: Control._random, c.Morph: Control._morph,
     c.Interp: Control._interp, c.Walk: Control._walk_cmd, c.Anchor: Control._anchor,
-    c.Encode: Control._encode_cmd, c.PresetSave: Control._preset_save,
+    c.Encode: Control._encode_cmd, c.Encoded: Control._encoded, c.PresetSave: Control._preset_save,
     c.PresetLoad: Control._preset_load, c.PresetList: Control._preset_list,
     c.Tempo: Control._tempo_cmd, c.Quantize: Control._quantize_cmd, c.Play: Control._transport,
     c.Stop: Control._transport, c.Gain: Control._gain_cmd, c.Quality: Control._quality_cmd,

@@ -13,8 +13,9 @@ before calling, so a refused command never reaches this object.
 
 Contents
 --------
-Course          ``go()``, ``set_walk()``, ``trajectory``, ``target``, ``walk``
+Course          ``go()``, ``set_walk()``, ``heading()``, ``trajectory``, ``target``, ``walk``
 WalkSettings    depth, rate, seed of the noise walk
+Heading         what is in force at a beat, for a restart
 """
 from __future__ import annotations
 
@@ -36,6 +37,36 @@ class WalkSettings:
     depth: float = 0.0
     rate: float = 0.25
     seed: int = 0
+
+
+@dataclass(frozen=True, eq=False)
+class Heading:
+    """Where the course is at one beat and where it is going: what a restart needs.
+
+    Attributes
+    ----------
+    centre : np.ndarray [shape=(latent_dim,)]
+        The centre at the beat (the walk aside).
+    target : np.ndarray [shape=(latent_dim,)] or None
+        Where a move in progress goes; None when the centre is still.
+    beats : float
+        Beats left of that move.
+    curve : str
+    walk : WalkSettings
+        The walk in force (the depth it is going to).
+    phase : float
+        The walk's phase at the beat.
+    depth : float
+        The walk's depth at the beat (it differs from ``walk.depth`` while fading).
+    """
+
+    centre: np.ndarray
+    target: np.ndarray | None
+    beats: float
+    curve: str
+    walk: WalkSettings
+    phase: float
+    depth: float
 
 
 class Course:
@@ -79,17 +110,52 @@ class Course:
         self._target = target
         self._land(self._walker, now_beat, from_beat)
 
-    def set_walk(self, walk: WalkSettings, now_beat: float, from_beat: float) -> None:
-        """Change the walk from ``from_beat``: depth fades over a bar, the phase carries on."""
+    def set_walk(self, walk: WalkSettings, now_beat: float, from_beat: float,
+                 phase: float | None = None) -> None:
+        """Change the walk from ``from_beat``: depth fades over a bar, the phase carries on.
+
+        ``phase`` given: the walk resumes at that phase at full depth at once
+        (a restart carrying on from :meth:`heading`).
+        """
         old = self._walker
         depth_then = old.depth_at(from_beat) if old is not None else 0.0
         # Same seed: continue the phase so a new rate bends the path instead of jumping.
         phase_then = old.phase_at(from_beat) if old is not None and old.seed == walk.seed else 0.0
+        if phase is not None:
+            phase_then, depth_then = phase, None
         walker = motion.Walk(self._centre, walk.depth, walk.rate, walk.seed, from_beat,
                              start_phase=phase_then, fade_from=depth_then, fade_beats=WALK_FADE_BEATS)
         self._walk = walk
         self._centre = motion.settle(self._centre, now_beat)
         self._land(walker, now_beat, from_beat)
+
+    def heading(self, beat: float, latest: bool = False) -> "Heading":
+        """What is in force at ``beat``, as a restart needs it to carry on.
+
+        Changes landing after ``beat`` are left out, unless ``latest``: then
+        the newest change counts even if it lands later (a clean stop keeps
+        what the performer asked for last).
+        """
+        def in_force(t):
+            while isinstance(t, motion.Switch):
+                t = t.after if latest or t.beat <= beat else t.before
+            return t
+
+        piece = in_force(self._centre)
+        centre, target, beats, curve = piece.at(beat), None, 0.0, "linear"
+        if isinstance(piece, motion.Morph):
+            begin = max(beat, piece.start_beat)
+            centre = piece.at(begin)
+            if piece.end_beat > begin:
+                target, beats, curve = piece.end, piece.end_beat - begin, piece.curve
+        walker = in_force(self._trajectory)
+        if isinstance(walker, motion.Walk):
+            walk = WalkSettings(walker.depth, walker.rate, walker.seed)
+            phase = walker.phase_at(max(beat, walker.start_beat))
+            depth = walker.depth if latest else walker.depth_at(beat)
+        else:
+            walk, phase, depth = dataclasses.replace(self._walk, depth=0.0), 0.0, 0.0
+        return Heading(np.array(centre, dtype=np.float32), target, beats, curve, walk, phase, depth)
 
     def _land(self, walker: motion.Walk | None, now_beat: float, from_beat: float) -> None:
         """Wrap the centre in ``walker`` (or not) and switch to the result at ``from_beat``."""

@@ -313,6 +313,24 @@ def _midi_learn(args, dim, meta):
     return c.MidiLearn(target, **meta)
 
 
+@_handles("/vamen/clock", "s name (internal, midi or link)", 1, 1)
+def _clock(args, dim, meta):
+    from vamen.server.clocks import CLOCKS, UseClock
+
+    name = _string(args[0], "name")
+    if name not in CLOCKS:
+        raise _Refuse(f"unknown clock {name!r}; clocks are {', '.join(CLOCKS)}")
+    return UseClock(name, **meta)
+
+
+@_handles("/vamen/autopilot", "[i on (1) or off (0)]", 0, 1)
+def _autopilot(args, dim, meta):
+    on = _integer(args[0], "on") if args else None
+    if on is not None and on not in (0, 1):
+        raise _Refuse(f"on must be 1 (fly) or 0 (off), got {on}")
+    return c.AutopilotSwitch(on, **meta)
+
+
 for _address, _cls in {
     "/vamen/preset/list": c.PresetList,
     "/vamen/play": c.Play,

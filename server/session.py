@@ -1,15 +1,30 @@
 """Where the performance was when vamen stopped, so the next start carries on.
 
-Saved atomically on a clean stop (SIGINT, SIGTERM) next to the presets, as
-``session.json``; read at start unless ``vamen serve --fresh``. A file that
-is unreadable or made for a model with another latent size is ignored with
-one warning.
+Saved next to the presets as ``session.json``: at every bar line by the
+control thread (so a crash, a ``kill -9`` or a power cut costs at most a
+bar), and on a clean stop (SIGINT, SIGTERM). Read at start unless
+``vamen serve --fresh``. A file that is unreadable or made for a model with
+another latent size is ignored with one warning.
+
+A save is one small JSON file written to a temporary file and renamed over
+the old one, so a reader (the next start) sees the old file or the new one,
+never half of one. The per-bar saves skip the ``fsync`` unless a minute has
+passed since the last one that did: a process that dies loses nothing (the
+kernel has the file), a power cut at most a minute, and a card-sized disk is
+not written to the platter every bar.
+
+What is saved is what is *in force* at the bar line: the centre point there
+and the move it is on (target, beats left, curve), the walk (depth, depth
+heard mid-fade, rate, seed, phase), tempo, quantise, gain, quality, glide, and the autopilot's
+place (:meth:`vamen.server.autopilot.Autopilot.saved`). A clean stop saves
+the latest intent instead (a change asked for just before Ctrl-C counts).
 """
 from __future__ import annotations
 
 import json
 import logging
 import math
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,40 +34,126 @@ from .presets import default_path
 
 log = logging.getLogger(__name__)
 FORMAT = "vamen-session"
+VERSION = 2
+DURABLE_EVERY = 60.0  # seconds between per-bar saves that fsync
 
 
 def session_path(presets_path: Path | None = None) -> Path:
     return (Path(presets_path) if presets_path else default_path()).with_name("session.json")
 
 
-def save_session(path: Path, control) -> None:
-    walk = control.walk
-    data = {"format": FORMAT, "version": 1,
-            "point": [round(float(v), 6) for v in control.target],
-            "tempo": control.tempo, "quantize": control.quantize, "gain": control.gain,
+def _numbers(values) -> list[float]:
+    return [round(float(v), 6) for v in values]
+
+
+def save_session(path: Path, control, *, beat: float = 0.0, latest: bool = True,
+                 tempo: float | None = None, autopilot: dict | None = None, durable: bool = True) -> None:
+    """Write the session for ``control`` as it stands at ``beat``.
+
+    Parameters
+    ----------
+    beat : float
+        The beat whose state is saved (the bar line, for per-bar saves).
+    latest : bool
+        Count changes asked for but landing after ``beat`` (a clean stop).
+    tempo : float, optional
+        The tempo heard at ``beat``; default the latest asked for.
+    autopilot : dict, optional
+        :meth:`Autopilot.saved`.
+    durable : bool
+        fsync before the rename (against power cuts, not only crashes).
+    """
+    heading = control.heading(beat, latest)
+    walk = heading.walk
+    data = {"format": FORMAT, "version": VERSION, "saved": round(time.time(), 3),
+            "point": _numbers(control.target if latest else
+                              (heading.target if heading.target is not None else heading.centre)),
+            "centre": _numbers(heading.centre),
+            "move": ({"beats": round(heading.beats, 6), "curve": heading.curve}
+                     if heading.target is not None and not latest else None),
+            "tempo": float(tempo if tempo is not None else control.tempo),
+            "quantize": control.quantize, "gain": control.gain,
             "quality": control.quality, "glide": control.glide,
-            "walk": {"depth": walk.depth, "rate": walk.rate, "seed": walk.seed}}
-    with atomic_open(path, "w", encoding="utf-8") as fh:
+            "walk": {"depth": walk.depth, "rate": walk.rate, "seed": walk.seed,
+                     "phase": round(float(heading.phase), 9), "depth_now": heading.depth}}
+    if latest:
+        data["centre"] = data["point"]  # a clean stop lands every pending change at once
+    if autopilot is not None:
+        data["autopilot"] = autopilot
+    with atomic_open(path, "w", encoding="utf-8", fsync=durable) as fh:
         json.dump(data, fh, indent=1)
 
 
+class SessionSaver:
+    """Saves every bar, fsyncing at most once a ``DURABLE_EVERY`` seconds; warns once if it cannot."""
+
+    def __init__(self, path: Path, clock=time.monotonic) -> None:
+        self.path = path
+        self.clock = clock
+        self.saves = 0
+        self._durable_at = -math.inf
+        self._failing = False
+
+    def save(self, control, durable: bool | None = None, **kwargs) -> bool:
+        """:func:`save_session` to ``path``; ``durable`` None: fsync if a minute has passed since the last."""
+        now = self.clock()
+        if durable is None:
+            durable = now - self._durable_at >= DURABLE_EVERY
+        try:
+            save_session(self.path, control, durable=durable, **kwargs)
+        except OSError as exc:
+            if not self._failing:
+                log.warning("cannot save the session to %s: %s (vamen plays on; "
+                            "a restart would not carry on from here)", self.path, exc)
+            self._failing = True
+            return False
+        if self._failing:
+            log.warning("saving the session to %s works again", self.path)
+        self._failing = False
+        self.saves += 1
+        if durable:
+            self._durable_at = now
+        return True
+
+
 def load_session(path: Path, latent_dim: int) -> dict[str, Any] | None:
-    """The saved settings, or None (nothing saved, unreadable, another model)."""
+    """The saved settings, or None (nothing saved, unreadable, another model).
+
+    Returns a dict with ``point`` (where the centre is going), ``centre``
+    (where it is), ``move`` (None, or ``{"beats", "curve"}`` left of the move
+    from centre to point), ``tempo``, ``quantize``, ``gain``, ``quality``,
+    ``glide``, ``walk`` (``depth``, ``rate``, ``seed``, ``phase`` or None,
+    ``depth_now``: the depth heard, which differs from ``depth`` mid-fade) and
+    ``autopilot`` (dict or None). Files of version 1 (point only) still load.
+    """
     if not path.is_file():
         return None
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         point = [float(v) for v in data["point"]]
+        centre = [float(v) for v in data.get("centre", point)]
         numbers = [float(data[k]) for k in ("tempo", "quantize", "gain", "quality", "glide")]
         walk = {k: float(data["walk"][k]) for k in ("depth", "rate", "seed")}
-        if data.get("format") != FORMAT or not all(map(math.isfinite, point + numbers)):
+        phase = data["walk"].get("phase")
+        walk["phase"] = None if phase is None else float(phase)
+        walk["depth_now"] = float(data["walk"].get("depth_now", walk["depth"]))
+        move = data.get("move")
+        if move is not None:
+            move = {"beats": float(move["beats"]), "curve": str(move["curve"])}
+        autopilot = data.get("autopilot")
+        if autopilot is not None and not isinstance(autopilot, dict):
+            raise ValueError("autopilot is not a table")
+        finite = point + centre + numbers + [walk["depth_now"]] + \
+            ([walk["phase"]] if phase is not None else []) + \
+            ([move["beats"]] if move else [])
+        if data.get("format") != FORMAT or not all(map(math.isfinite, finite)):
             raise ValueError("not a vamen session")
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         log.warning("ignoring saved session %s (%s)", path, exc)
         return None
-    if len(point) != latent_dim:
+    if len(point) != latent_dim or len(centre) != latent_dim:
         log.warning("ignoring saved session %s: it is for a %d-dimensional model", path, len(point))
         return None
     tempo, quantize, gain, quality, glide = numbers
-    return {"point": point, "tempo": tempo, "quantize": quantize, "gain": gain,
-            "quality": int(quality), "glide": glide, "walk": walk}
+    return {"point": point, "centre": centre, "move": move, "tempo": tempo, "quantize": quantize,
+            "gain": gain, "quality": int(quality), "glide": glide, "walk": walk, "autopilot": autopilot}

@@ -4,6 +4,7 @@ import math
 import pytest
 
 from vamen.server import commands as c
+from vamen.server.clocks import UseClock
 from vamen.server.osc import ADDRESSES, BadMessage, parse
 
 DIM = 16
@@ -67,6 +68,11 @@ GOOD = [
     ("/vamen/ping", [], c.Ping()),
     ("/vamen/midi/learn", ["latent/3"], c.MidiLearn("latent/3")),
     ("/vamen/midi/learn", ["walk/depth"], c.MidiLearn("walk/depth")),
+    ("/vamen/autopilot", [1], c.AutopilotSwitch(1)),
+    ("/vamen/autopilot", [0.0], c.AutopilotSwitch(0)),
+    ("/vamen/autopilot", [], c.AutopilotSwitch()),
+    ("/vamen/clock", ["link"], UseClock("link")),
+    ("/vamen/clock", ["internal"], UseClock("internal")),
 ]
 
 
@@ -190,6 +196,10 @@ BAD = [
     ("/vamen/unsubscribe", [9000, ""], "not a host"),
     ("/vamen/midi/learn", ["latent/16"], "within 0..15"),
     ("/vamen/midi/learn", ["volume"], "unknown target"),
+    ("/vamen/autopilot", [2], "on must be 1 (fly) or 0 (off)"),
+    ("/vamen/autopilot", [1, 1], "expects [i on"),
+    ("/vamen/clock", ["ableton"], "unknown clock 'ableton'; clocks are internal, midi, link"),
+    ("/vamen/clock", [], "s name"),
     # curves and names
     ("/vamen/morph", [1, 4.0, "cubic"], "unknown curve 'cubic'"),
     ("/vamen/preset/save", [""], "empty"),

@@ -1,0 +1,71 @@
+"""session.json: saved every bar without an fsync storm, read back by old and new versions alike."""
+import json
+import os
+
+import numpy as np
+
+from vamen.server.control import Control
+from vamen.server.presets import PresetStore
+from vamen.server import commands as c
+from vamen.server.session import SessionSaver, load_session, save_session
+
+
+def control(tmp_path, dim=4) -> Control:
+    return Control(dim, {"a": [1.0] * dim}, PresetStore(tmp_path / "p.json"), tempo=120.0)
+
+
+def test_a_bar_line_save_holds_what_is_heard_there(tmp_path):
+    ctl = control(tmp_path)
+    ctl.apply(c.Morph(0, 8.0, "linear"), 0.0, 0.0)  # from the centre to anchor 0 over beats 0..8
+    ctl.apply(c.Walk(0.5, 1.0, 3), 0.0, 0.0)
+    path = tmp_path / "session.json"
+    save_session(path, ctl, beat=4.0, latest=False, tempo=133.0)
+    saved = load_session(path, 4)
+    assert np.allclose(saved["centre"], 0.5) and np.allclose(saved["point"], 1.0)  # halfway there
+    assert saved["move"] == {"beats": 4.0, "curve": "linear"}
+    walk = saved["walk"]
+    assert walk["depth"] == 0.5 and walk["seed"] == 3 and walk["phase"] == 1.0  # one cycle a bar
+    assert walk["depth_now"] == 0.5  # the fade-in took the first bar
+    assert saved["tempo"] == 133.0
+    save_session(path, ctl, beat=4.0, latest=True)  # a clean stop: the latest intent
+    saved = load_session(path, 4)
+    assert np.allclose(saved["centre"], 1.0) and saved["move"] is None
+
+
+def test_a_version_1_file_still_loads(tmp_path):
+    path = tmp_path / "session.json"
+    path.write_text(json.dumps({"format": "vamen-session", "version": 1, "point": [0.5] * 4,
+                                "tempo": 97, "quantize": 1, "gain": 0.6, "quality": 20, "glide": 0,
+                                "walk": {"depth": 0.5, "rate": 1, "seed": 4}}))
+    saved = load_session(path, 4)
+    assert saved["centre"] == saved["point"] == [0.5] * 4 and saved["move"] is None
+    assert saved["walk"]["phase"] is None and saved["walk"]["depth_now"] == 0.5
+    assert saved["autopilot"] is None
+
+
+def test_every_bar_saves_but_fsyncs_once_a_minute(tmp_path, monkeypatch):
+    synced = []
+    real = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real(fd)))
+    now = [0.0]
+    saver = SessionSaver(tmp_path / "session.json", clock=lambda: now[0])
+    ctl = control(tmp_path)
+    for bar in range(120):  # four minutes of bars at 120 BPM
+        now[0] = bar * 2.0
+        assert saver.save(ctl, beat=4.0 * bar, latest=False)
+    assert saver.saves == 120
+    assert len(synced) == 4 * 2  # file and folder, at 0, 60, 120 and 180 s
+    assert load_session(tmp_path / "session.json", 4) is not None
+    assert not list(tmp_path.glob(".session.json.*"))  # no temporary files left behind
+    synced.clear()
+    assert saver.save(ctl, durable=True)  # a clean stop always reaches the disk
+    assert synced
+
+
+def test_a_save_that_fails_warns_once_and_plays_on(tmp_path, caplog):
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    saver = SessionSaver(blocked / "session.json")
+    ctl = control(tmp_path)
+    assert not saver.save(ctl) and not saver.save(ctl)
+    assert sum("cannot save the session" in r.message for r in caplog.records) == 1
