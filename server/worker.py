@@ -6,6 +6,10 @@ latent will be at each, renders the slots whose point or tempo differ from
 the slot before in one batch, and publishes them to the :class:`Player` as
 cues. A point that does not move costs nothing after its first render.
 
+An external clock (MIDI, Link) that only moves the bar lines costs no
+render: a queued loop that still sounds right is cued again where the new
+grid puts its bar.
+
 A change invalidates what is queued from the beat where it lands. A change
 that lands between beats (quantise 0, or a time-tagged OSC bundle) gets a
 cue of its own at that exact beat, rendered before anything else and with
@@ -85,6 +89,7 @@ class RenderWorker:
         self.late = 0
         self.renders = 0
         self.render_times: deque[float] = deque(maxlen=512)
+        self._render_ms: tuple[tuple[int, int], tuple[float, float]] | None = None
         self.error: str | None = None
         # Sinks that want whole loops (vamen.server.sinks) listen here: each is
         # called on this thread, after a new slot is published, with
@@ -164,19 +169,26 @@ class RenderWorker:
             self._drop_from(invalid_from, now)
         wanted = self._wanted_beats(now_beat, invalid_from, tempo_map)
         jobs = []
+        moved = []
         previous = self._slot_before(wanted[0]) if wanted else None
         for beat in wanted:
             point = np.asarray(trajectory.at(beat), dtype=np.float32)
             tempo = tempo_map.tempo_at(beat)
             if (previous is not None and previous.tempo == tempo and not previous.draft
-                    and float(np.abs(previous.point - point).max()) < SAME_POINT
-                    and (previous.cue is None or _on_grid(previous.cue, tempo_map))):
-                continue  # the loop already queued sounds exactly like this one
+                    and float(np.abs(previous.point - point).max()) < SAME_POINT):
+                if previous.cue is None or _on_grid(previous.cue, tempo_map):
+                    continue  # the loop already queued sounds exactly like this one
+                # the same loop on bar lines an external clock moved: no render needed
+                previous = self._moved(previous, beat, tempo_map, now)
+                moved.append(previous)
+                continue
             jobs.append((beat, point, tempo))
             previous = Slot(beat, point, tempo, None)  # type: ignore[arg-type]
+        if moved:
+            self._publish_moved(moved, tempo_map)
         if not jobs:
             self._retire(now)
-            return False
+            return bool(moved)
         draft = (invalid_from is not None and invalid_from != math.floor(invalid_from)
                  and jobs[0][0] == max(invalid_from, now_beat))
         if draft:
@@ -188,6 +200,25 @@ class RenderWorker:
             return False
         self._render(jobs, free, tempo_map, iterations, draft)
         return True
+
+    def _moved(self, slot: Slot, beat: float, tempo_map: TempoMap, now: int) -> Slot:
+        """``slot``'s loop again from ``beat``, its bar where ``tempo_map`` puts it (no render)."""
+        length = slot.cue.length
+        start = int(round(tempo_map.sample_at(beat)))
+        bar = start - int(round((beat % BEATS_PER_BAR) / BEATS_PER_BAR * length))
+        return Slot(beat, slot.point, slot.tempo, Cue(slot.cue.slot, max(start, now), bar, length))
+
+    def _publish_moved(self, moved: list[Slot], tempo_map: TempoMap) -> None:
+        self.slots.extend(moved)
+        self.slots.sort(key=lambda s: s.beat)
+        self._publish()
+        for slot in moved:
+            loop = np.array(self.player.pool[slot.cue.slot, :slot.cue.length])
+            for listener in self.listeners:
+                try:
+                    listener(slot, loop, tempo_map)
+                except Exception as exc:  # a sink's bug must not stop the render
+                    self.error = f"loop listener: {type(exc).__name__}: {exc}"
 
     def _wanted_beats(self, now_beat: float, invalid_from: float | None,
                       tempo_map: TempoMap) -> list[float]:
@@ -289,8 +320,19 @@ class RenderWorker:
 
     # -- figures ---------------------------------------------------------------
     def render_ms(self) -> tuple[float, float]:
-        """p50 and p99 render time per loop, in milliseconds."""
+        """p50 and p99 render time per loop, in milliseconds.
+
+        The control thread asks for every command it applies; the answer is
+        worked out again only after a render, so an OSC flood does not spend
+        the control thread on percentiles (they were two thirds of a command).
+        """
+        key = (self.renders, len(self.render_times))
+        cached = self._render_ms
+        if cached is not None and cached[0] == key:
+            return cached[1]
         if not self.render_times:
             return 0.0, 0.0
         times = np.asarray(self.render_times) * 1000.0
-        return float(np.percentile(times, 50)), float(np.percentile(times, 99))
+        figures = float(np.percentile(times, 50)), float(np.percentile(times, 99))
+        self._render_ms = (key, figures)
+        return figures

@@ -408,13 +408,18 @@ class JackServer:
 # --- recording ------------------------------------------------------------------------------
 
 class Recording:
-    """``jack_rec`` capturing ``seconds`` of what ``connect_to`` plays; :meth:`wait` for it."""
+    """``jack_rec`` capturing ``seconds`` of what ``connect_to`` plays; :meth:`wait` for it.
 
-    def __init__(self, jack: JackServer, seconds: float, connect_to: str, bits: int = 24,
+    ``connect_to`` may also be a list of clients or ports: one ``jack_rec``
+    takes them all, in that order, sample for sample in step.
+    """
+
+    def __init__(self, jack: JackServer, seconds: float, connect_to, bits: int = 24,
                  port_timeout: float = 5.0):
         self.seconds = seconds
         self.frames = int(round(seconds * jack.sample_rate))
-        self.ports = jack.output_ports(connect_to, port_timeout)
+        names = [connect_to] if isinstance(connect_to, str) else list(connect_to)
+        self.ports = [port for name in names for port in jack.output_ports(name, port_timeout)]
         whole = max(1, math.ceil(seconds))  # jack_rec reads -d with atoi: whole seconds
         self._dir = Path(tempfile.mkdtemp(prefix="vamen-rec-"))
         self.path = self._dir / "take.wav"

@@ -11,12 +11,10 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from vamen.server.config import ConfigError
+from vamen.server.config import CLOCKS, ConfigError
 
 from .learned import learned_path, read_learned
 from .mapping import MidiSettings, parse_settings
-
-CLOCKS = ("internal", "midi")
 
 
 @dataclass(frozen=True)
@@ -31,13 +29,12 @@ class MidiPlan:
 
     def start(self, engine):
         """Start the MIDI thread for ``engine`` (its command queue and control state)."""
-        from .clock import ClockFollower
         from .listener import MidiListener
         from .router import Router, control_state
 
         state = control_state(engine.control)
-        clock = ClockFollower() if self.clock == "midi" else None
-        router = Router(self.settings, state, lambda: engine.control.midi_learn_target, clock)
+        # the MIDI clock, when it leads, is attached by vamen.server.clocks.MidiClock
+        router = Router(self.settings, state, lambda: engine.control.midi_learn_target)
         return MidiListener(self.settings, self.query, router, engine.commands.put_nowait,
                             self.learned_file, self.latent_dim, state).start()
 
