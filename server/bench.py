@@ -80,12 +80,21 @@ def bench_latency(engine, count: int = 50, pause: float = 0.25,
 
 def bench_soak(engine, seconds: float, rate: int = 1000,
                progress: Callable[[float], None] | None = None) -> dict:
-    """A noise walk plus ``rate`` OSC messages a second for ``seconds``."""
+    """A noise walk plus ``rate`` OSC messages a second for ``seconds``.
+
+    With the engine's autopilot flying, the autopilot moves the music and the
+    flood is ``/vamen/ping`` and ``/vamen/state`` (questions, which leave it
+    flying), so the soak measures an installation being watched, not a
+    performer taking over every millisecond.
+    """
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     target = ("127.0.0.1", engine.osc.port)
     dim = engine.model.latent_dim
-    sock.sendto(_dgram("/vamen/walk", 1.0, 1.0, 1), target)
+    flying = getattr(engine, "autopilot", None) is not None and engine.autopilot.on
+    if not flying:
+        sock.sendto(_dgram("/vamen/walk", 1.0, 1.0, 1), target)
     time.sleep(1.0)
+    bar0 = int(engine.now_beat() // 4)
     rss_start = rss_mb()
     under0, late0 = engine.player.underruns, engine.worker.late
     starved0 = engine.player.starved
@@ -95,17 +104,24 @@ def bench_soak(engine, seconds: float, rate: int = 1000,
     stop = threading.Event()
     samples = []
 
+    scenes: set[str] = set()
+
     def sample_rss():
         while not stop.wait(5.0):
             samples.append(rss_mb())
+            if flying:
+                scenes.add(str(engine.autopilot.state(engine.now_beat())["autopilot_scene"]))
 
     sampler = threading.Thread(target=sample_rss, daemon=True)
     sampler.start()
     while (elapsed := time.monotonic() - started) < seconds:
         due = int(elapsed * rate)
         while sent < due:
-            i = int(rng.integers(dim))
-            sock.sendto(_dgram(f"/vamen/latent/{i}", float(rng.uniform(-2, 2))), target)
+            if flying:
+                sock.sendto(_dgram("/vamen/state" if sent % 100 == 0 else "/vamen/ping"), target)
+            else:
+                i = int(rng.integers(dim))
+                sock.sendto(_dgram(f"/vamen/latent/{i}", float(rng.uniform(-2, 2))), target)
             sent += 1
             if sent % 50 == 0:
                 sock.sendto(_dgram("/vamen/ping"), target)
@@ -126,5 +142,12 @@ def bench_soak(engine, seconds: float, rate: int = 1000,
         "rss_start_mb": round(rss_start, 1), "rss_end_mb": round(rss_end, 1),
         "rss_peak_mb": round(max(samples + [rss_end]), 1),
         "rss_growth_pct": round(100.0 * (rss_end - rss_start) / rss_start, 2),
+        # above --osc-rate (2000/s by default) one sender is held back: say so
+        "osc_dropped": engine.osc.health()["osc_dropped"],
         "output": engine.output_name,
+        "bars": int(engine.now_beat() // 4) - bar0,
+        "autopilot": flying,
+        **({"autopilot_scenes": sorted(scenes)} if flying else {}),
+        **({"audio_restarts": engine.audio_process.restarts}
+           if getattr(engine, "audio_process", None) is not None else {}),
     }

@@ -12,6 +12,26 @@ Keys are the long option names with dashes or underscores, e.g.::
     quality = 32
     gain = 0.8
     record = "set.wav"
+    clock = "link"               # or link = true; "internal" (default), "midi"
+    link-offset-ms = 0           # Link: latency vamen cannot measure (an interface, a room)
+
+Network safety and health have keys of their own, and the folders
+``/vamen/encode`` may read a table::
+
+    allow = ["192.168.1.0/24"]   # who may send OSC (this machine always may)
+    osc-rate = 2000              # messages a second per sender; 0: no limit
+    osc-burst = 500
+    osc-total = 4000             # messages a second for all heavy senders together
+    metrics-port = 9140          # Prometheus /metrics on metrics-host (127.0.0.1)
+    log = "vamen.log"            # rotated at log-size ("10M"), log-count files kept
+    log-size = "10M"
+    log-count = 5
+
+    [files]
+    allow = ["~/breaks", "."]    # relative to this file's folder
+
+Scenes for the autopilot live in an ``[autopilot]`` table or a file of their
+own, ``autopilot = "scenes.toml"`` (read by :mod:`vamen.server.scenes`).
 
 Options given on the command line win over the file. An unknown key or a
 value of the wrong type is one clear error, before anything starts.
@@ -34,10 +54,17 @@ KEYS: dict[str, tuple[type | tuple[type, ...], str]] = {
     "lookahead": ((int, float), "lookahead"), "seed": (int, "seed"), "presets": (str, "presets"),
     "notify": ((str, list), "notify"), "notify_dir": (str, "notify_dir"),
     "scsynth": (str, "scsynth"), "sclang": ((str, list), "sclang"), "sc_buffers": (int, "sc_buffers"),
-    "clock": (str, "clock"),
+    "clock": (str, "clock"), "link_offset_ms": ((int, float), "link_offset_ms"),
+    "autopilot": (str, "autopilot"),  # a file of scenes; or an [autopilot] table
+    # network safety and health (see _safety below)
+    "allow": ((str, list), "allow"), "osc_rate": ((int, float), "osc_rate"),
+    "osc_burst": (int, "osc_burst"), "osc_total": ((int, float), "osc_total"),
+    "metrics_port": (int, "metrics_port"),
+    "metrics_host": (str, "metrics_host"), "log": (str, "log"), "log_size": ((int, str), "log_size"),
+    "log_count": (int, "log_count"),
 }
 SINKS = ("soundcard", "file", "supercollider", "notify")
-CLOCKS = ("internal", "midi")
+CLOCKS = ("internal", "midi", "link")  # vamen.server.clocks
 
 
 class ConfigError(VamenError):
@@ -57,7 +84,15 @@ def read_config(path: str | Path) -> dict[str, Any]:
     for key, value in raw.items():
         norm = key.replace("-", "_")
         if isinstance(value, dict):
+            if norm == "files":
+                values.update(_files(value, path))
             continue  # tables (midi mappings, autopilot scenes) belong to their own readers
+        if norm == "link":  # link = true: the same as clock = "link"
+            if not isinstance(value, bool):
+                raise ConfigError(f"{path}: link must be true or false")
+            if value:
+                values["clock"] = "link"
+            continue
         if norm not in KEYS:
             raise ConfigError(f"{path}: unknown option {key!r}")
         kind, field = KEYS[norm]
@@ -72,7 +107,58 @@ def read_config(path: str | Path) -> dict[str, Any]:
             raise ConfigError(f"{path}: unknown clock {value!r}; clocks are {', '.join(CLOCKS)}")
         elif field in ("notify", "sclang"):
             value = tuple([value] if isinstance(value, str) else value)
-        elif field in ("model", "record", "presets", "notify_dir"):
+        elif field in _SAFETY:
+            value = _checked(_SAFETY[field], key, value, path)
+        elif field in ("model", "record", "presets", "notify_dir", "log", "autopilot"):
             value = (path.parent / value).expanduser()
         values[field] = value
     return values
+
+
+# -- network safety and health: checked here, so a typo stops serve before it starts
+
+def _networks(value):
+    from .guard import parse_networks
+
+    entries = tuple([value] if isinstance(value, str) else value)
+    parse_networks(entries)
+    return entries
+
+
+def _at_least(low):
+    def check(value):
+        if value < low:
+            raise ValueError(f"must be >= {low}, got {value}")
+        return value
+    return check
+
+
+def _log_size(value):
+    from .logfile import parse_size
+
+    return parse_size(value)
+
+
+_SAFETY = {"allow": _networks, "osc_rate": _at_least(0), "osc_burst": _at_least(1),
+           "osc_total": _at_least(0),
+           "metrics_port": _at_least(0), "log_size": _log_size, "log_count": _at_least(1)}
+
+
+def _checked(check, key: str, value, path: Path):
+    try:
+        return check(value)
+    except ValueError as exc:
+        raise ConfigError(f"{path}: {key}: {exc}") from None
+
+
+def _files(table: dict, path: Path) -> dict[str, Any]:
+    """``[files] allow = ["~/breaks", ...]``: folders /vamen/encode may read, from the file's folder."""
+    unknown = sorted(set(table) - {"allow"})
+    if unknown:
+        raise ConfigError(f"{path}: unknown option files.{unknown[0]!r}; [files] has allow")
+    folders = table.get("allow", [])
+    if isinstance(folders, str):
+        folders = [folders]
+    if not isinstance(folders, list) or not all(isinstance(f, str) for f in folders):
+        raise ConfigError(f"{path}: files.allow must be a list of folders")
+    return {"allow_dirs": tuple((path.parent / Path(f).expanduser()) for f in folders)}

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import math
 import queue
 import sys
 import threading
@@ -24,13 +25,22 @@ from pathlib import Path
 
 import numpy as np
 
+from .autopilot import Autopilot, off_state
 from .clock import BEATS_PER_BAR, TempoMap
+from .commands import AutopilotSwitch
+from .commands import Encode
 from .control import Change, Control
 from .midi.commands import EngineCommand
+from .encoder import EncodeWorker
+from .fairqueue import FairQueue
+from .folders import Folders
+from .guard import DEFAULT_BURST, DEFAULT_RATE, DEFAULT_TOTAL, Guard
 from .oscserver import OscServer
 from .player import Player
 from .presets import PresetStore
-from .session import load_session, save_session, session_path
+from .scenes import flight_for, resolve
+from .sdnotify import Watchdog
+from .session import SessionSaver, load_session, session_path
 from .worker import RenderWorker
 
 log = logging.getLogger("vamen")
@@ -39,6 +49,7 @@ SLOWEST_TEMPO = 20.0
 FADE_SECONDS = 0.005
 GIL_SWITCH_SECONDS = 0.0005
 MIN_LEAD_SECONDS, MAX_LEAD_SECONDS = 0.05, 0.3  # time a quantised change needs to be rendered
+AUTOPILOT_LEAD_SECONDS = 0.5  # the autopilot plans a bar this long before the worker renders it
 
 
 @dataclass
@@ -51,7 +62,8 @@ class ServeOptions:
     sinks: tuple[str, ...] = ("soundcard",)
     device: str | None = None
     midi: str | None = None
-    clock: str = "internal"  # or "midi": follow the MIDI input's clock and transport
+    clock: str = "internal"  # or "midi" (the MIDI input's clock), "link" (Ableton Link): vamen.server.clocks
+    link_offset_ms: float = 0.0  # Link: output latency vamen cannot measure, in ms
     config: Path | None = None  # the vamen.toml read, for its [midi] table
     tempo: float | None = None  # None: the saved session's, else the model's
     quantize: float | None = None  # None: the saved session's, else 1 beat
@@ -64,6 +76,7 @@ class ServeOptions:
     seed: int = 0
     presets: Path | None = None
     fresh: bool = False
+    autopilot: Path | None = None  # --autopilot FILE; else vamen.toml's [autopilot] table
     # loop sinks (vamen.server.sinks): where the notify and supercollider sinks send
     notify: tuple[str, ...] = ("127.0.0.1:57150",)  # OSC clients told of each loop file
     notify_dir: Path | None = None  # where loop files go [default: a temporary folder]
@@ -71,6 +84,18 @@ class ServeOptions:
     sclang: tuple[str, ...] = ("127.0.0.1:57120",)
     sc_buffers: int = 1000  # first of the scsynth buffer numbers vamen fills
     status: bool = True
+    # network and file safety (vamen.server.guard, vamen.server.folders)
+    allow: tuple[str, ...] | None = None  # networks OSC accepts; None: everyone
+    osc_rate: float = DEFAULT_RATE  # messages a second per sender; 0: no limit
+    osc_burst: int = DEFAULT_BURST
+    osc_total: float = DEFAULT_TOTAL  # messages a second for all heavy senders together; 0: none
+    allow_dirs: tuple[Path, ...] | None = None  # folders /vamen/encode may read; None: the defaults
+    # health (vamen.server.metrics, vamen.server.logfile)
+    metrics_port: int | None = None  # Prometheus /metrics; None: off
+    metrics_host: str = "127.0.0.1"
+    log: Path | None = None
+    log_size: int = 10 << 20  # bytes before the log file rotates
+    log_count: int = 5  # rotated files kept
     notes: list[str] = field(default_factory=list)
 
 
@@ -92,16 +117,24 @@ class Engine:
         self.options = options
         self.model = model
         self._output_factory = output_factory
-        self.commands: queue.Queue = queue.Queue(maxsize=4096)
+        self.commands: queue.Queue = FairQueue(maxsize=4096)  # takes turns between senders
         self.started_at = time.time()
         self.last_error = ""
         self._reported = (0, 0)  # underruns and late loops already logged
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.output = None
+        self.audio_process = None  # the sound card's child process (vamen.server.audioproc)
         self.recorder = None
         self.osc: OscServer | None = None
+        self.encoder: EncodeWorker | None = None  # /vamen/encode off the control thread
+        self.metrics = None  # the Prometheus endpoint (vamen.server.metrics), when asked for
         self.midi = None  # the MIDI thread (vamen.server.midi), when MIDI is on
+        self.clock = None  # who leads tempo and bar (vamen.server.clocks)
+        self.autopilot = None  # vamen.server.autopilot, when scenes are configured
+        self.saver = None  # saves the session every bar (vamen.server.session)
+        self.watchdog = Watchdog({})  # systemd's, fed by the control thread (vamen.server.sdnotify)
+        self._last_beat, self._last_bar = -1, None
         self.sinks: list = []  # loop sinks (notify, supercollider): the worker's listeners
 
     # -- building ------------------------------------------------------------
@@ -125,8 +158,14 @@ class Engine:
         from .midi.setup import plan as midi_plan
 
         midi = midi_plan(o, model.latent_dim)  # checked before anything starts
-        self.sample_rate, make_output, self.output_name = self._choose_output()
+        from .clocks import make_clock
+
+        clock = make_clock(o.clock, o)  # likewise: a missing Link binding is one line
         self.presets = PresetStore(o.presets)
+        flight = flight_for(o)  # checked before anything starts, like the MIDI mappings
+        if flight is not None:
+            flight = resolve(flight, model.latent_dim, model.anchors, self.presets)
+        self.sample_rate, make_output, self.output_name = self._choose_output()
         self.session_file = session_path(o.presets)
         saved = None if o.fresh else load_session(self.session_file, model.latent_dim)
         # carry on where the last run stopped; options given now still win
@@ -136,23 +175,35 @@ class Engine:
         gain = _first(o.gain, last.get("gain"), 1.0)
         quality = int(_first(o.quality, last.get("quality"), 32))
         longest = int(BEATS_PER_BAR * 60.0 / SLOWEST_TEMPO * self.sample_rate) + 1
-        self.player = Player(self.sample_rate, longest, channels=2,
-                             fade=int(FADE_SECONDS * self.sample_rate))
+        fade = int(FADE_SECONDS * self.sample_rate)
+        if self.audio_process is not None:  # the loops live in memory shared with it
+            self.player = self.audio_process.player(longest, channels=2, fade=fade)
+        else:
+            self.player = Player(self.sample_rate, longest, channels=2, fade=fade)
         self.player.gain = gain
         self.tempo_map = TempoMap.start(self.sample_rate, tempo)
         self.control = Control(model.latent_dim, model.anchors, self.presets,
                                encode=self._encode, reply=self._reply,
                                extra_state=self.health, tempo=tempo, quantize=quantize,
                                gain=gain, quality=quality, seed=o.seed,
-                               start=saved["point"] if saved else None)
+                               start=saved["centre"] if saved else None)
         if saved:
             self._resume(saved)
+        self._start_autopilot(flight, saved)
         self.worker = RenderWorker(model, self.player, self.tempo_map, self.control.trajectory,
                                    quality, o.lookahead, o.seed)
         if "file" in o.sinks or o.record:
             self._start_recorder(o.record)
+        self.folders = Folders(o.allow_dirs)
+        guard = Guard(o.allow, o.osc_rate, o.osc_burst, o.osc_total)
         self.osc = OscServer(self.commands, latent_dim=model.latent_dim, host=o.host,
-                             port=o.osc_port).start()
+                             port=o.osc_port, guard=guard).start()
+        if (exposure := self.osc.exposure()) is not None:
+            o.notes.append(exposure)
+        if o.metrics_port is not None:
+            from .metrics import MetricsServer
+
+            self.metrics = MetricsServer(self, o.metrics_host, o.metrics_port).start()
         if midi is not None:
             self.midi = midi.start(self)
         if {"notify", "supercollider"} & set(o.sinks):
@@ -168,7 +219,9 @@ class Engine:
         gc.collect()
         gc.freeze()
         self.output = make_output(self.player).start()
+        self.clock = clock.start(self, background)
         if background:
+            self.encoder = EncodeWorker(self._encode, self.commands).start()
             self.worker.start()
             self._thread = threading.Thread(target=self._control_loop, name="vamen-control",
                                             daemon=True)
@@ -176,11 +229,27 @@ class Engine:
         return self
 
     def _resume(self, saved: dict) -> None:
-        """Restore the walk and glide of a saved session through ordinary commands."""
-        from .commands import Glide, Walk
+        """Restore the move, walk and glide of a saved session through ordinary commands.
 
-        walk = saved["walk"]
-        for cmd in (Glide(saved["glide"]), Walk(walk["depth"], walk["rate"], int(walk["seed"]))):
+        The control state starts at the saved centre; a move in progress
+        carries on to its target over the beats it had left, and the walk
+        resumes at its saved phase, so the first bar sounds like the bar
+        that was saved.
+        """
+        from .commands import Glide, Morph, Walk
+
+        walk, move = saved["walk"], saved["move"]
+        cmds = [Glide(saved["glide"])]
+        if move is not None or saved["point"] != saved["centre"]:  # a pending change lands at once
+            cmds.append(Morph(tuple(saved["point"]), move["beats"] if move else 0.0,
+                              move["curve"] if move else "linear"))
+        rate, seed = walk["rate"], int(walk["seed"])
+        if walk["depth_now"] != walk["depth"]:  # saved mid-fade: fade on from the depth heard
+            cmds.append(Walk(walk["depth_now"], rate, seed, phase=walk["phase"]))
+            cmds.append(Walk(walk["depth"], rate, seed))
+        else:
+            cmds.append(Walk(walk["depth"], rate, seed, phase=walk["phase"]))
+        for cmd in cmds:
             self.control.apply(cmd, 0.0, 0.0)
         self.options.notes.append(f"carrying on from the last session ({self.session_file}); "
                                   "--fresh starts anew")
@@ -192,16 +261,10 @@ class Engine:
         from .output import SoundcardOutput, TimerOutput
 
         if "soundcard" in o.sinks:
-            from .devices import DeviceError, find_output, rescan_audio, set_jack_client_name
+            from .devices import DeviceError
 
-            # on JACK the ports read vamen:out_0, vamen:out_1 (JACK numbers a second one)
-            if set_jack_client_name("vamen"):
-                rescan_audio()
             try:
-                index, rate = find_output(o.device)
-                rate = int(o.sample_rate or rate)
-                name = _device_name(index)
-                return rate, (lambda p: SoundcardOutput(p, index, o.blocksize)), name
+                return self._soundcard(o)
             except DeviceError as exc:
                 if o.device:  # a device the user named and we cannot find: say so, stop
                     raise
@@ -210,6 +273,30 @@ class Engine:
                 o.notes.append(f"{exc}; recording to {path} instead")
         rate = o.sample_rate or 48000
         return rate, (lambda p: TimerOutput(p, 512)), "timer"
+
+    def _soundcard(self, o: ServeOptions):
+        """``(rate, make_output, name)`` for the sound card, in its own process where possible."""
+        from . import audioproc
+
+        if audioproc.available():
+            out = audioproc.ProcessOutput(o.device, o.blocksize)
+            self.audio_process = out
+            try:
+                rate, name = out.probe(int(o.sample_rate or 0))
+            except Exception:
+                out.close()
+                self.audio_process = None
+                raise
+            return rate, (lambda p: out), name
+        from .devices import find_output, rescan_audio, set_jack_client_name
+        from .output import SoundcardOutput
+
+        # on JACK the ports read vamen:out_0, vamen:out_1 (JACK numbers a second one)
+        if set_jack_client_name("vamen"):
+            rescan_audio()
+        index, rate = find_output(o.device)
+        rate = int(o.sample_rate or rate)
+        return rate, (lambda p: SoundcardOutput(p, index, o.blocksize)), _device_name(index)
 
     def _start_recorder(self, path: Path | None) -> None:
         from .recorder import WavRecorder
@@ -221,23 +308,101 @@ class Engine:
 
     # -- control thread -------------------------------------------------------
     def _control_loop(self) -> None:
-        last_beat = -1
         while not self._stop.is_set():
             try:
                 cmd = self.commands.get(timeout=0.01)
             except queue.Empty:
                 cmd = None
             if cmd is not None:
-                try:
-                    self.handle(cmd)
-                except Exception as exc:  # a bug in one command must not stop the show
-                    self.last_error = f"{cmd.address}: {type(exc).__name__}: {exc}"
-                    log.exception("command %s failed", cmd.address)
-            beat = int(self.now_beat())
-            if beat != last_beat:
-                last_beat = beat
-                self.control.send_feedback(float(beat))
-                self._report_trouble()
+                self.take(cmd)
+            self.tick()
+
+    def take(self, cmd) -> None:
+        """Act on one command from OSC or MIDI: it may take over from the autopilot."""
+        if self.autopilot is not None and not isinstance(cmd, EngineCommand):
+            self.autopilot.heard(cmd, self.player.position / self.sample_rate)
+        try:
+            self.handle(cmd)
+        except Exception as exc:  # a bug in one command must not stop the show
+            self.last_error = f"{cmd.address}: {type(exc).__name__}: {exc}"
+            log.exception("command %s failed", cmd.address)
+
+    def tick(self) -> None:
+        """What the control thread does between commands (tests on the offline clock call it).
+
+        Once a beat: subscriber feedback and trouble reports. Once a bar, on
+        the bar line: the session is saved as it stands there. A little
+        before each bar line: the autopilot plans that bar. Every time:
+        systemd's watchdog is fed, so a hung control thread stops feeding it.
+        """
+        now = self.now_beat()
+        beat = math.floor(now)
+        if beat != self._last_beat:
+            self._last_beat = beat
+            self.control.send_feedback(float(beat))
+            self._report_trouble()
+            bar = beat // BEATS_PER_BAR
+            if bar != self._last_bar:
+                self._last_bar = bar
+                self.save_session(bar * BEATS_PER_BAR)
+        if self.autopilot is not None:
+            ahead = min(BEATS_PER_BAR, max(1.0, (self.options.lookahead + AUTOPILOT_LEAD_SECONDS)
+                                           * self.tempo_map.tempo_at(now) / 60.0))
+            for at_beat, cmd in self.autopilot.due(now, self.player.position / self.sample_rate, ahead):
+                self.handle(cmd, at_beat=at_beat)
+        self.watchdog.feed()
+
+    def save_session(self, beat: float | None = None) -> bool:
+        """Save the session as it stands at ``beat`` (a bar line); None: the latest (a clean stop)."""
+        if self.saver is None:
+            return False
+        latest = beat is None
+        beat = self.now_beat() if latest else beat
+        autopilot = self.autopilot.saved(beat) if self.autopilot is not None else None
+        tempo = None if latest else self.tempo_map.tempo_at(beat)
+        return self.saver.save(self.control, beat=beat, latest=latest, tempo=tempo, autopilot=autopilot,
+                               durable=True if latest else None)
+
+    def _start_autopilot(self, flight, saved: dict | None) -> None:
+        """The session saver, systemd's watchdog, and the autopilot when there are scenes."""
+        o = self.options
+        self.saver = SessionSaver(self.session_file)
+        self.watchdog = Watchdog()
+        if flight is None:
+            return
+        self.autopilot = Autopilot(flight, self.model.latent_dim, seed=o.seed,
+                                   base_gain=_first(o.gain, 1.0), tempo_free=o.clock in ("internal", "link"),
+                                   clock_led=o.clock != "internal")
+        where = f"{len(flight.scenes)} scene{'s' * (len(flight.scenes) != 1)} from {flight.source}"
+        if saved and self.autopilot.restore(saved.get("autopilot")):
+            pos = self.autopilot.position(0.0)
+            scene = flight.scene(pos.scene)
+            o.notes.append(f"autopilot: {where}; carrying on at scene {pos.scene!r}, bar "
+                           f"{pos.scene_bar + 1} of its {scene.bars}" if scene else f"autopilot: {where}")
+            first = [(0.0, cmd) for cmd in self.autopilot.resumed()]
+        else:
+            o.notes.append(f"autopilot: {where}" + ("" if self.autopilot.on else
+                                                    " (off: /vamen/autopilot 1 starts it)"))
+            first = self.autopilot.due(0.0, 0.0, ahead=0.0)
+        # The first bar is settled before anything plays, so it starts on beat 0 itself
+        # (the worker, built next, renders it first).
+        for beat, cmd in first:
+            change = self.control.apply(cmd, 0.0, 0.0, at_beat=beat)
+            if change is not None and "tempo" in change.changed:
+                self.tempo_map = TempoMap.start(self.sample_rate, change.tempo)
+            if change is not None and "gain" in change.changed:
+                self.player.gain = change.gain
+
+    def _autopilot_switch(self, cmd) -> None:
+        """``/vamen/autopilot [i on]``: switch, then reply with the autopilot's state."""
+        if self.autopilot is None:
+            self._reply("/vamen/error", [cmd.address, "no autopilot scenes: add [[autopilot.scene]] "
+                                         "to vamen.toml or use vamen serve --autopilot FILE"], cmd.source)
+            return
+        if cmd.on is not None:
+            self.autopilot.switch(bool(cmd.on))
+        args = [v for pair in self.autopilot.state(self.now_beat()).items() for v in pair]
+        self._reply("/vamen/autopilot", args, cmd.source)
 
     def _report_trouble(self) -> None:
         """Log new underruns and late loops once a beat (the callback itself never logs)."""
@@ -269,13 +434,24 @@ class Engine:
         block = getattr(self.output, "blocksize", self.options.blocksize) or self.options.blocksize
         return block / self.sample_rate * self.tempo_map.tempo_at(self.now_beat()) / 60.0
 
-    def handle(self, cmd) -> Change | None:
-        """Apply one command on the control thread (tests may call this directly)."""
+    def handle(self, cmd, at_beat: float | None = None) -> Change | None:
+        """Apply one command on the control thread (tests may call this directly).
+
+        ``at_beat``: land it on that beat (the autopilot's bar lines) rather
+        than at ``cmd.at`` or the next quantisation point.
+        """
         if isinstance(cmd, EngineCommand):  # MIDI clock alignment and learn (vamen.server.midi)
             cmd.run(self)
             return None
-        at_beat = None
-        if getattr(cmd, "at", None) is not None:
+        if isinstance(cmd, AutopilotSwitch):
+            self._autopilot_switch(cmd)
+            return None
+        if isinstance(cmd, Encode) and self.encoder is not None:  # read and encoded off this thread
+            if not self.encoder.submit(cmd):
+                self._reply("/vamen/error", [cmd.address, "busy: too many files waiting to be "
+                                             "encoded; send it again later"], cmd.source)
+            return None
+        if at_beat is None and getattr(cmd, "at", None) is not None:
             ahead = (cmd.at - time.time()) * self.sample_rate
             at_beat = self.tempo_map.beat_at(self.player.position + ahead)
         change = self.control.apply(cmd, self.earliest_beat(), self.block_beats(), at_beat=at_beat)
@@ -306,7 +482,8 @@ class Engine:
         Output latency is taken off: the sample written now is heard ``latency`` later.
         """
         latency = float(getattr(self.output, "latency", 0.0) or 0.0)
-        return self.player.position + (when - time.time() - latency) * self.sample_rate
+        monotonic = when - time.time() + time.monotonic()
+        return self.player.sample_at(monotonic - latency)
 
     def align(self, sample: float, beat: float, tolerance: float = 0.0) -> bool:
         """Re-anchor musical time so ``sample`` falls on ``beat``'s place in the bar.
@@ -340,7 +517,8 @@ class Engine:
             self.osc.send(address, args, to)
 
     def _encode(self, path: str) -> np.ndarray:
-        return self.model.encode_file(path)
+        """Encode a file inside the allowed folders (by its resolved name: the one checked)."""
+        return self.model.encode_file(self.folders.check(path))
 
     def health(self) -> dict:
         p50, p99 = self.worker.render_ms()
@@ -355,11 +533,17 @@ class Engine:
             "render_ms_p50": round(p50, 2),
             "render_ms_p99": round(p99, 2),
             "queued_loops": ahead,
+            "queue_depth": self.commands.qsize(),
             "recording": str(self.options.record or ""),
             "last_error": (self.last_error or self.worker.error
+                           or (self.audio_process.error if self.audio_process is not None else "")
                            or next((k.error for k in self.sinks if k.error), "")),
             **{key: value for sink in self.sinks for key, value in sink.health().items()},
             **(self.midi.health() if self.midi is not None else {}),
+            **(self.clock.health() if self.clock is not None else {}),
+            **(self.autopilot.state(self.now_beat()) if self.autopilot is not None else off_state()),
+            **(self.osc.health() if self.osc is not None else {}),
+            **(self.audio_process.health() if self.audio_process is not None else {}),
         }
 
     def status_line(self) -> str:
@@ -368,12 +552,15 @@ class Engine:
         shown = " ".join(f"{v:+.1f}" for v in z[:6]) + (" …" if len(z) > 6 else "")
         return (f"{'▶' if self.control.playing else '■'} {self.tempo_map.tempo_at(beat):6.1f} BPM"
                 f"  bar {int(beat // BEATS_PER_BAR) + 1:>5}.{int(beat % BEATS_PER_BAR) + 1}"
-                f"  z [{shown}]  underruns {self.player.underruns}  late {self.worker.late}")
+                f"  z [{shown}]  underruns {self.player.underruns}  late {self.worker.late}"
+                + (f"  {self.clock.status()}" if self.clock is not None and self.clock.status() else ""))
 
     # -- stopping -------------------------------------------------------------
     def close(self) -> None:
         """Stop every thread and close the sinks; safe to call twice."""
         self._stop.set()
+        if self.clock is not None:
+            self.clock.close()
         if self.midi is not None:
             self.midi.close()
             self.midi = None
@@ -381,6 +568,9 @@ class Engine:
             self._thread.join(timeout=5)
         if self.osc is not None:
             self.osc.close()
+        for part in (self.encoder, self.metrics):  # encode worker, Prometheus endpoint
+            if part is not None:
+                part.close()
         worker = getattr(self, "worker", None)
         if worker is not None:
             worker.stop()
@@ -390,12 +580,8 @@ class Engine:
             self.output.close()
         if self.recorder is not None:
             self.recorder.close()
-        control = getattr(self, "control", None)
-        if control is not None:
-            try:
-                save_session(self.session_file, control)
-            except OSError as exc:
-                log.warning("could not save the session: %s", exc)
+        if getattr(self, "control", None) is not None:
+            self.save_session()  # the latest: a change asked for just before the stop counts
 
 
 def _first(*values):

@@ -55,7 +55,7 @@ def render(iterations, loops, batches, librosa_loops, device, as_json):
     sys.stdout.flush()
 
 
-def _engine(model_path, device, blocksize, quantize):
+def _engine(model_path, device, blocksize, quantize, autopilot=None):
     import tempfile
     from pathlib import Path
 
@@ -71,7 +71,8 @@ def _engine(model_path, device, blocksize, quantize):
             sinks = ()  # no sound card: the timer drives the player
     presets = Path(tempfile.mkdtemp(prefix="vamen-bench-")) / "presets.json"
     options = ServeOptions(model=model_path, sinks=sinks, device=device, osc_port=0,
-                           blocksize=blocksize, quantize=quantize, presets=presets)
+                           blocksize=blocksize, quantize=quantize, presets=presets,
+                           autopilot=autopilot)
     return Engine(options).start()
 
 
@@ -107,14 +108,16 @@ def latency(model_path, device, count, blocksize, as_json):
 @click.option("--rate", type=click.IntRange(0, 100_000), default=1000, show_default=True,
               help="OSC messages a second.")
 @click.option("--blocksize", type=click.IntRange(16, 8192), default=256, show_default=True)
+@click.option("--autopilot", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="Scenes to fly (as vamen serve --autopilot); the flood then only asks.")
 @json_option
-def soak(model_path, device, minutes, rate, blocksize, as_json):
+def soak(model_path, device, minutes, rate, blocksize, autopilot, as_json):
     """A noise walk plus an OSC flood: underruns, late loops, memory growth."""
     from vamen.server.bench import bench_soak
 
     from .common import stderr_bar
 
-    engine = _engine(model_path, device, blocksize, 1.0)
+    engine = _engine(model_path, device, blocksize, 1.0, autopilot)
     seconds = minutes * 60.0
     try:
         with stderr_bar(int(seconds), "soak") as bar:
