@@ -147,6 +147,7 @@ def bench_soak(engine, seconds: float, rate: int = 1000,
         "output": engine.output_name,
         "bars": int(engine.now_beat() // 4) - bar0,
         "autopilot": flying,
+        "cpu_awake": bool(getattr(engine, "cpu_awake", None) and engine.cpu_awake.holding),
         **({"autopilot_scenes": sorted(scenes)} if flying else {}),
         **({"audio_restarts": engine.audio_process.restarts}
            if getattr(engine, "audio_process", None) is not None else {}),

@@ -26,6 +26,7 @@ Network safety and health have keys of their own, and the folders
     log = "vamen.log"            # rotated at log-size ("10M"), log-count files kept
     log-size = "10M"
     log-count = 5
+    keep-cpu-awake = true        # CPUs wake fast for the audio (more power; see cpuwake)
 
     [files]
     allow = ["~/breaks", "."]    # relative to this file's folder
@@ -62,6 +63,7 @@ KEYS: dict[str, tuple[type | tuple[type, ...], str]] = {
     "metrics_port": (int, "metrics_port"),
     "metrics_host": (str, "metrics_host"), "log": (str, "log"), "log_size": ((int, str), "log_size"),
     "log_count": (int, "log_count"),
+    "keep_cpu_awake": (bool, "keep_cpu_awake"),  # vamen.server.cpuwake
 }
 SINKS = ("soundcard", "file", "supercollider", "notify")
 CLOCKS = ("internal", "midi", "link")  # vamen.server.clocks

@@ -36,6 +36,7 @@ from .fairqueue import FairQueue
 from .folders import Folders
 from .guard import DEFAULT_BURST, DEFAULT_RATE, DEFAULT_TOTAL, Guard
 from .oscserver import OscServer
+from .output import choose_output, default_recording
 from .player import Player
 from .presets import PresetStore
 from .scenes import flight_for, resolve
@@ -84,6 +85,7 @@ class ServeOptions:
     sclang: tuple[str, ...] = ("127.0.0.1:57120",)
     sc_buffers: int = 1000  # first of the scsynth buffer numbers vamen fills
     status: bool = True
+    keep_cpu_awake: bool = False  # hold a PM QoS request while playing (vamen.server.cpuwake)
     # network and file safety (vamen.server.guard, vamen.server.folders)
     allow: tuple[str, ...] | None = None  # networks OSC accepts; None: everyone
     osc_rate: float = DEFAULT_RATE  # messages a second per sender; 0: no limit
@@ -125,6 +127,7 @@ class Engine:
         self._thread: threading.Thread | None = None
         self.output = None
         self.audio_process = None  # the sound card's child process (vamen.server.audioproc)
+        self.cpu_awake = None  # the PM QoS request of --keep-cpu-awake
         self.recorder = None
         self.osc: OscServer | None = None
         self.encoder: EncodeWorker | None = None  # /vamen/encode off the control thread
@@ -148,6 +151,12 @@ class Engine:
         from vamen.model.loopmodel import LoopModel
 
         o = self.options
+        if o.keep_cpu_awake:
+            from .cpuwake import CpuAwake
+
+            self.cpu_awake = CpuAwake()
+            if (why := self.cpu_awake.start()) is not None:
+                o.notes.append(why)
         # The audio callback is Python and needs the GIL every block (5 ms at
         # 256 frames); by default a busy thread keeps it for up to 5 ms. A
         # shorter interval cut xruns under a saturated CPU from 15 to 2 in 12 s.
@@ -165,7 +174,9 @@ class Engine:
         flight = flight_for(o)  # checked before anything starts, like the MIDI mappings
         if flight is not None:
             flight = resolve(flight, model.latent_dim, model.anchors, self.presets)
-        self.sample_rate, make_output, self.output_name = self._choose_output()
+        chosen = choose_output(o, self._output_factory)
+        self.sample_rate, make_output, self.output_name = chosen.sample_rate, chosen.make, chosen.name
+        self.audio_process = chosen.process
         self.session_file = session_path(o.presets)
         saved = None if o.fresh else load_session(self.session_file, model.latent_dim)
         # carry on where the last run stopped; options given now still win
@@ -253,50 +264,6 @@ class Engine:
             self.control.apply(cmd, 0.0, 0.0)
         self.options.notes.append(f"carrying on from the last session ({self.session_file}); "
                                   "--fresh starts anew")
-
-    def _choose_output(self):
-        o = self.options
-        if self._output_factory is not None:
-            return o.sample_rate or 48000, self._output_factory, "custom"
-        from .output import SoundcardOutput, TimerOutput
-
-        if "soundcard" in o.sinks:
-            from .devices import DeviceError
-
-            try:
-                return self._soundcard(o)
-            except DeviceError as exc:
-                if o.device:  # a device the user named and we cannot find: say so, stop
-                    raise
-                path = o.record or default_recording()
-                o.record = path
-                o.notes.append(f"{exc}; recording to {path} instead")
-        rate = o.sample_rate or 48000
-        return rate, (lambda p: TimerOutput(p, 512)), "timer"
-
-    def _soundcard(self, o: ServeOptions):
-        """``(rate, make_output, name)`` for the sound card, in its own process where possible."""
-        from . import audioproc
-
-        if audioproc.available():
-            out = audioproc.ProcessOutput(o.device, o.blocksize)
-            self.audio_process = out
-            try:
-                rate, name = out.probe(int(o.sample_rate or 0))
-            except Exception:
-                out.close()
-                self.audio_process = None
-                raise
-            return rate, (lambda p: out), name
-        from .devices import find_output, rescan_audio, set_jack_client_name
-        from .output import SoundcardOutput
-
-        # on JACK the ports read vamen:out_0, vamen:out_1 (JACK numbers a second one)
-        if set_jack_client_name("vamen"):
-            rescan_audio()
-        index, rate = find_output(o.device)
-        rate = int(o.sample_rate or rate)
-        return rate, (lambda p: SoundcardOutput(p, index, o.blocksize)), _device_name(index)
 
     def _start_recorder(self, path: Path | None) -> None:
         from .recorder import WavRecorder
@@ -544,6 +511,7 @@ class Engine:
             **(self.autopilot.state(self.now_beat()) if self.autopilot is not None else off_state()),
             **(self.osc.health() if self.osc is not None else {}),
             **(self.audio_process.health() if self.audio_process is not None else {}),
+            "cpu_awake": int(self.cpu_awake is not None and self.cpu_awake.holding),
         }
 
     def status_line(self) -> str:
@@ -580,6 +548,8 @@ class Engine:
             self.output.close()
         if self.recorder is not None:
             self.recorder.close()
+        if self.cpu_awake is not None:
+            self.cpu_awake.close()
         if getattr(self, "control", None) is not None:
             self.save_session()  # the latest: a change asked for just before the stop counts
 
@@ -587,17 +557,3 @@ class Engine:
 def _first(*values):
     """The first value that is not None."""
     return next(v for v in values if v is not None)
-
-
-def default_recording() -> Path:
-    return Path(time.strftime("vamen-%Y%m%d-%H%M%S.wav"))
-
-
-def _device_name(index) -> str:
-    try:
-        import sounddevice as sd
-
-        info = sd.query_devices(index, "output") if index is not None else sd.query_devices(kind="output")
-        return str(info["name"])
-    except Exception:
-        return str(index)

@@ -2,11 +2,18 @@
 
 Either one is the internal clock: it counts output samples in
 ``Player.position``, and musical time follows from the tempo map.
+:func:`choose_output` picks one for ``vamen serve``'s options: the sound card
+in a process of its own (:mod:`vamen.server.audioproc`) where the platform
+allows, else in this process; the timer, recording to a file, where there is
+no sound card and none was named.
 """
 from __future__ import annotations
 
 import threading
 import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -103,3 +110,70 @@ class TimerOutput:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
+
+
+@dataclass
+class OutputChoice:
+    """What :func:`choose_output` found: the rate to run at and how to start it."""
+
+    sample_rate: int
+    make: Callable[[Player], object]  # player -> an output with start(), close(), latency, alive
+    name: str
+    process: object | None = None  # the audioproc.ProcessOutput, which also makes the player
+
+
+def choose_output(o, factory: Callable | None = None) -> OutputChoice:
+    """The output ``o`` (ServeOptions) asks for; ``factory`` (tests) wins over all.
+
+    A sound card that cannot be found is an error when ``--device`` named
+    it; otherwise vamen says so in a note and records to a file instead.
+    """
+    if factory is not None:
+        return OutputChoice(o.sample_rate or 48000, factory, "custom")
+    if "soundcard" in o.sinks:
+        from .devices import DeviceError
+
+        try:
+            return _soundcard(o)
+        except DeviceError as exc:
+            if o.device:  # a device the user named and we cannot find: say so, stop
+                raise
+            path = o.record or default_recording()
+            o.record = path
+            o.notes.append(f"{exc}; recording to {path} instead")
+    return OutputChoice(o.sample_rate or 48000, lambda p: TimerOutput(p, 512), "timer")
+
+
+def _soundcard(o) -> OutputChoice:
+    from . import audioproc
+
+    if audioproc.available():
+        out = audioproc.ProcessOutput(o.device, o.blocksize)
+        try:
+            rate, name = out.probe(int(o.sample_rate or 0))
+        except Exception:
+            out.close()
+            raise
+        return OutputChoice(rate, lambda p: out, name, out)
+    from .devices import find_output, rescan_audio, set_jack_client_name
+
+    # on JACK the ports read vamen:out_0, vamen:out_1 (JACK numbers a second one)
+    if set_jack_client_name("vamen"):
+        rescan_audio()
+    index, rate = find_output(o.device)
+    rate = int(o.sample_rate or rate)
+    return OutputChoice(rate, lambda p: SoundcardOutput(p, index, o.blocksize), _device_name(index))
+
+
+def default_recording() -> Path:
+    return Path(time.strftime("vamen-%Y%m%d-%H%M%S.wav"))
+
+
+def _device_name(index) -> str:
+    try:
+        import sounddevice as sd
+
+        info = sd.query_devices(index, "output") if index is not None else sd.query_devices(kind="output")
+        return str(info["name"])
+    except Exception:
+        return str(index)

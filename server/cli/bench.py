@@ -55,7 +55,12 @@ def render(iterations, loops, batches, librosa_loops, device, as_json):
     sys.stdout.flush()
 
 
-def _engine(model_path, device, blocksize, quantize, autopilot=None):
+awake_option = click.option(
+    "--keep-cpu-awake", "awake", is_flag=True,
+    help="As vamen serve --keep-cpu-awake: CPUs out of deep sleep (PM QoS) during the run.")
+
+
+def _engine(model_path, device, blocksize, quantize, autopilot=None, awake=False):
     import tempfile
     from pathlib import Path
 
@@ -72,7 +77,7 @@ def _engine(model_path, device, blocksize, quantize, autopilot=None):
     presets = Path(tempfile.mkdtemp(prefix="vamen-bench-")) / "presets.json"
     options = ServeOptions(model=model_path, sinks=sinks, device=device, osc_port=0,
                            blocksize=blocksize, quantize=quantize, presets=presets,
-                           autopilot=autopilot)
+                           autopilot=autopilot, keep_cpu_awake=awake)
     return Engine(options).start()
 
 
@@ -81,14 +86,15 @@ def _engine(model_path, device, blocksize, quantize, autopilot=None):
 @click.option("--device", default=None, help="Output device (default: the default output, else none).")
 @click.option("--count", type=click.IntRange(5, 10_000), default=50, show_default=True)
 @click.option("--blocksize", type=click.IntRange(16, 8192), default=256, show_default=True)
+@awake_option
 @json_option
-def latency(model_path, device, count, blocksize, as_json):
+def latency(model_path, device, count, blocksize, awake, as_json):
     """OSC /vamen/latent to the first output block of the new loop, at quantise 0."""
     from vamen.server.bench import bench_latency
 
     from .common import stderr_bar
 
-    engine = _engine(model_path, device, blocksize, 0.0)
+    engine = _engine(model_path, device, blocksize, 0.0, awake=awake)
     try:
         with stderr_bar(count, "latency") as bar:
             figures = bench_latency(engine, count, progress=bar.update)
@@ -110,14 +116,15 @@ def latency(model_path, device, count, blocksize, as_json):
 @click.option("--blocksize", type=click.IntRange(16, 8192), default=256, show_default=True)
 @click.option("--autopilot", type=click.Path(dir_okay=False, exists=True), default=None,
               help="Scenes to fly (as vamen serve --autopilot); the flood then only asks.")
+@awake_option
 @json_option
-def soak(model_path, device, minutes, rate, blocksize, autopilot, as_json):
+def soak(model_path, device, minutes, rate, blocksize, autopilot, awake, as_json):
     """A noise walk plus an OSC flood: underruns, late loops, memory growth."""
     from vamen.server.bench import bench_soak
 
     from .common import stderr_bar
 
-    engine = _engine(model_path, device, blocksize, 1.0, autopilot)
+    engine = _engine(model_path, device, blocksize, 1.0, autopilot, awake)
     seconds = minutes * 60.0
     try:
         with stderr_bar(int(seconds), "soak") as bar:

@@ -76,6 +76,10 @@ SINKS = ("soundcard", "file", "supercollider", "notify")
               help="Rotate the log at this size: 10M, 512K, 1G [default: 10M].")
 @click.option("--log-count", type=click.IntRange(1, 1000), default=None,
               help="Rotated log files kept [default: 5].")
+@click.option("--keep-cpu-awake", is_flag=True, default=None,
+              help="Ask Linux (PM QoS, /dev/cpu_dma_latency) to keep the CPUs out of deep sleep "
+                   "while playing: fewer underruns, more power. Needs root or a udev rule: "
+                   'KERNEL=="cpu_dma_latency", GROUP="audio", MODE="0660".')
 @click.option("--quiet", is_flag=True, help="No status line.")
 def command(config_path, quiet, fresh, link, **given):
     """Run the performance server: OSC in, tempo-synced breakbeats out."""
