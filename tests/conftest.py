@@ -49,6 +49,24 @@ def tiny_model(tmp_path_factory, synth_dir) -> Path:
 
 # --- JACK dummy sound card (helpers and findings in tests/jackd.py) ---------------------------
 
+@pytest.fixture(scope="session", autouse=True)
+def cpus_awake():
+    """Keep the CPUs out of deep idle for the session, where this machine lets us (root).
+
+    These machines are virtual: a halted virtual CPU takes milliseconds to
+    wake for a real-time audio thread, longer than a 5.3 ms JACK period, and
+    the JACK dummy driver then reports xruns that glitch the recordings the
+    tests judge (measured: a 90 s soak had 78 xruns, 3 with this). It is the
+    request ``vamen serve --keep-cpu-awake`` makes (vamen.server.cpuwake).
+    """
+    from vamen.server.cpuwake import CpuAwake
+
+    awake = CpuAwake()
+    awake.start()  # without access the tests still run, on a noisier clock
+    yield awake.holding
+    awake.close()
+
+
 @pytest.fixture(scope="session")
 def jack_server():
     """One JACK dummy-driver server for the session, and this process pointed at it.
