@@ -35,9 +35,11 @@ from multiprocessing.connection import Connection
 
 import numpy as np
 
+from .recorder import write_wrapped
+
 # status slots (float64 each; integers are exact to 2**53)
 POSITION, UNDERRUNS, STARVED, BLOCKS, SWITCHES, SWITCH_TIME, CURRENT, LEAVING, \
-    ACKED, HEARTBEAT, EPOCH, STATE, TAP_WRITE, LATENCY = range(14)
+    ACKED, HEARTBEAT, EPOCH, STATE, TAP_WRITE = range(13)
 STATUS_SLOTS = 16
 RUNNING, STOPPED, DEAD = 1.0, 2.0, 3.0  # STATE values; 0 before the stream starts
 TAP_SECONDS = 2.0
@@ -103,12 +105,7 @@ class Callback:
         st[LEAVING] = -1 if p._leaving is None else p._leaving.slot
         st[EPOCH] = p.epoch
         st[HEARTBEAT] = p.filled_at
-        size = len(self.tap)
-        start = self.tap_write % size
-        first = min(frames, size - start)
-        self.tap[start:start + first] = outdata[:first]
-        if first < frames:
-            self.tap[:frames - first] = outdata[first:frames]
+        write_wrapped(self.tap, self.tap_write, outdata, frames)
         self.tap_write += frames
         st[TAP_WRITE] = self.tap_write
 
@@ -200,7 +197,6 @@ def main(argv: list[str] | None = None) -> int:
         stream = sd.OutputStream(samplerate=rate, blocksize=args.blocksize, device=index,
                                  channels=layout.channels, dtype="float32", latency="low",
                                  callback=callback)
-        status[LATENCY] = float(stream.latency)
         # figures the parent reads before the first block: where we are, and a
         # heartbeat that gives the device a second to start calling back
         now = time.monotonic()

@@ -17,6 +17,16 @@ import numpy as np
 HEADER_EVERY = 0.5  # seconds of audio between header rewrites
 
 
+def write_wrapped(ring: np.ndarray, at: int, block: np.ndarray, frames: int) -> None:
+    """Copy ``block[:frames]`` into ``ring`` from total frame count ``at``, wrapping; no allocation."""
+    size = len(ring)
+    start = at % size
+    first = min(frames, size - start)
+    ring[start:start + first] = block[:first]
+    if first < frames:
+        ring[: frames - first] = block[first:frames]
+
+
 class Ring:
     """Single-producer, single-consumer ring of audio frames; never allocates on push."""
 
@@ -31,11 +41,7 @@ class Ring:
         if self.write + frames - self.read > size:
             self.dropped += frames  # the writer fell behind: count it, never block
             return
-        start = self.write % size
-        first = min(frames, size - start)
-        self.data[start:start + first] = block[:first]
-        if first < frames:
-            self.data[: frames - first] = block[first:frames]
+        write_wrapped(self.data, self.write, block, frames)
         self.write += frames
 
     def take(self) -> np.ndarray:
