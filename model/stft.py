@@ -19,7 +19,13 @@ def _window(n_fft: int, device: str, dtype: torch.dtype) -> torch.Tensor:
     return torch.hann_window(n_fft, periodic=True, device=device, dtype=dtype)
 
 
-@lru_cache(maxsize=64)
+# One entry per hop, and the hop follows the tempo: an index is a few MB, so
+# a tempo that wanders (autopilot scenes, glides) must not keep dozens of them
+# alive. Rebuilding one costs about a millisecond, a render tens.
+PER_HOP_CACHE = 4
+
+
+@lru_cache(maxsize=PER_HOP_CACHE)
 def _ola_index(n_frames: int, n_fft: int, hop: int, device: str) -> torch.Tensor:
     """Loop sample index of every (frame, tap) pair, shape (n_frames * n_fft,)."""
     length = n_frames * hop
@@ -28,7 +34,7 @@ def _ola_index(n_frames: int, n_fft: int, hop: int, device: str) -> torch.Tensor
     return ((starts[:, None] + taps[None, :]) % length).reshape(-1)
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=PER_HOP_CACHE)
 def _envelope(n_frames: int, n_fft: int, hop: int, device: str, dtype: torch.dtype) -> torch.Tensor:
     """Sum of squared windows at each loop sample; what the inverse divides by."""
     win = _window(n_fft, device, dtype)

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from vamen.model.config import LoopConfig
+from vamen.model import stft as stft_mod
 from vamen.model.features import MelFrontEnd
 from vamen.model.stft import istft, resample_loop, stft
 
@@ -67,3 +68,16 @@ def test_loops_of_any_tempo_give_the_same_frame_count():
     for tempo in (60, 97.3, 120, 174, 200):
         x = torch.randn(1, c.loop_samples(tempo))
         assert front.loop_mel(x).shape[-1] == c.frames
+
+
+def test_a_wandering_tempo_keeps_a_bounded_cache(rng):
+    """Every hop (tempo) has its overlap-add index, a few MB each: an installation
+    whose scenes wander through tempos must not keep one per tempo it ever played
+    (at 64 entries the server grew by 130 MB over an autopilot soak)."""
+    n_fft = 512
+    for hop in range(64, 64 + 3 * stft_mod.PER_HOP_CACHE):
+        audio = torch.from_numpy(rng.standard_normal(16 * hop).astype(np.float32))
+        back = stft_mod.istft(stft_mod.stft(audio, n_fft, hop), hop)
+        assert torch.allclose(back, audio, atol=1e-4)
+    assert stft_mod._ola_index.cache_info().currsize <= stft_mod.PER_HOP_CACHE
+    assert stft_mod._envelope.cache_info().currsize <= stft_mod.PER_HOP_CACHE
