@@ -135,6 +135,26 @@ def _nice() -> None:
         pass
 
 
+def _lock(shared: mmap.mmap) -> bool:
+    """Keep the loops, figures and tap ring in RAM (``mlock``), faulted in now.
+
+    The callback reads a loop the moment it is due; a page swapped out, or
+    mapped into this process for the first time, makes it wait. Only this
+    region is locked: ``mlockall`` would also pin the interpreter's reserved
+    heaps (hundreds of MB here). Without the right to lock this is a no-op.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        address = ctypes.addressof(ctypes.c_char.from_buffer(shared))
+        return libc.mlock(ctypes.c_void_p(address), ctypes.c_size_t(len(shared))) == 0
+    except (OSError, AttributeError, TypeError, ValueError):
+        return False
+
+
 def _realtime_like(policy: int | None) -> bool:
     """Make the calling thread SCHED_FIFO when the callback's thread is real-time.
 
@@ -203,8 +223,13 @@ def main(argv: list[str] | None = None) -> int:
         status[POSITION] = player.position
         status[EPOCH] = now - player.position / layout.sample_rate
         status[HEARTBEAT] = now + STARTUP_SECONDS
+        # The callback allocates a few small objects per block (sounddevice's
+        # wrappers); a collection it triggers would walk everything. What is
+        # here now is frozen, and nothing the child makes later forms cycles.
         gc.collect()
         gc.freeze()
+        gc.disable()
+        _lock(shared)
         stream.start()
         status[STATE] = RUNNING
         conn.send(("ready", float(stream.latency)))

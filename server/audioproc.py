@@ -277,6 +277,12 @@ class ProcessOutput:
 
     # -- watching -----------------------------------------------------------------
     @property
+    def pid(self) -> int | None:
+        """The audio process now playing, or None between restarts."""
+        proc = self._proc
+        return proc.pid if proc is not None and proc.poll() is None else None
+
+    @property
     def alive(self) -> bool:
         return self._up and self._healthy()
 

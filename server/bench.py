@@ -26,6 +26,64 @@ def rss_mb() -> float:
         return psutil.Process().memory_info().rss / 2**20
 
 
+def rss_of(pid: int) -> float | None:
+    """Resident memory of another process in MiB, or None where it cannot be read."""
+    try:
+        with open(f"/proc/{pid}/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def steal_seconds() -> float | None:
+    """CPU time the hypervisor took from this machine's vCPUs, summed (Linux).
+
+    A real-time thread on a vCPU the host has descheduled cannot run, whatever
+    its priority: where underruns line up with steal, the host caused them.
+    """
+    try:
+        with open("/proc/stat") as fh:
+            fields = fh.readline().split()
+        return int(fields[8]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+class UnderrunWatch:
+    """Per-second windows of underruns and host steal, to say whose they are."""
+
+    def __init__(self, underruns: Callable[[], int]):
+        self.underruns = underruns
+        self.windows = 0
+        self.with_underruns = 0
+        self.with_steal = 0
+        self.with_both = 0
+        self._last = (underruns(), steal_seconds())
+        self._steal0 = self._last[1]
+
+    def tick(self) -> None:
+        under, steal = self.underruns(), steal_seconds()
+        was_under, was_steal = self._last
+        self._last = (under, steal)
+        hit = under > was_under
+        stolen = steal is not None and was_steal is not None and steal > was_steal
+        self.windows += 1
+        self.with_underruns += hit
+        self.with_steal += stolen
+        self.with_both += hit and stolen
+
+    def figures(self) -> dict:
+        steal = steal_seconds()
+        total = None if steal is None or self._steal0 is None else round(steal - self._steal0, 2)
+        return {"steal_seconds": total, "seconds_with_underruns": self.with_underruns,
+                "seconds_with_steal": self.with_steal,
+                "seconds_with_underruns_and_steal": self.with_both}
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
+
+
 def _dgram(address: str, *args) -> bytes:
     builder = OscMessageBuilder(address)
     for arg in args:
@@ -105,14 +163,22 @@ def bench_soak(engine, seconds: float, rate: int = 1000,
     samples = []
 
     scenes: set[str] = set()
+    audio = getattr(engine, "audio_process", None)
+    audio_rss = [rss_of(audio.pid)] if audio is not None and audio.pid else []
+    watch = UnderrunWatch(lambda: engine.player.underruns)
 
-    def sample_rss():
-        while not stop.wait(5.0):
+    def sample():
+        ticks = 0
+        while not stop.wait(1.0):
+            watch.tick()
+            ticks += 1
+            if ticks % 5:
+                continue
             samples.append(rss_mb())
             if flying:
                 scenes.add(str(engine.autopilot.state(engine.now_beat())["autopilot_scene"]))
 
-    sampler = threading.Thread(target=sample_rss, daemon=True)
+    sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     while (elapsed := time.monotonic() - started) < seconds:
         due = int(elapsed * rate)
@@ -129,7 +195,10 @@ def bench_soak(engine, seconds: float, rate: int = 1000,
             progress(elapsed)
         time.sleep(0.002)
     stop.set()
+    sampler.join(timeout=2.0)
     rss_end = rss_mb()
+    if audio_rss:
+        audio_rss.append(rss_of(audio.pid) if audio.pid else None)
     sock.close()
     return {
         "seconds": round(seconds, 1), "messages": sent, "rate": rate,
@@ -149,6 +218,9 @@ def bench_soak(engine, seconds: float, rate: int = 1000,
         "autopilot": flying,
         "cpu_awake": bool(getattr(engine, "cpu_awake", None) and engine.cpu_awake.holding),
         **({"autopilot_scenes": sorted(scenes)} if flying else {}),
-        **({"audio_restarts": engine.audio_process.restarts}
-           if getattr(engine, "audio_process", None) is not None else {}),
+        **({"audio_restarts": audio.restarts} if audio is not None else {}),
+        # the audio process is its own: its memory counted apart (shared loop pool included)
+        **({"audio_rss_start_mb": _round(audio_rss[0]), "audio_rss_end_mb": _round(audio_rss[-1])}
+           if audio_rss else {}),
+        **watch.figures(),
     }

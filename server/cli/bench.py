@@ -143,4 +143,14 @@ def soak(model_path, device, minutes, rate, blocksize, autopilot, awake, as_json
         f"soak {minutes:g} min, {figures['messages']} OSC messages ({rate}/s) on "
         f"{figures['output']}: {figures['underruns']} underruns, {figures['late_loops']} late loops, "
         f"{figures['starved_blocks']} starved blocks; RSS {figures['rss_start_mb']} -> "
-        f"{figures['rss_end_mb']} MiB ({figures['rss_growth_pct']:+.2f} %)"))
+        f"{figures['rss_end_mb']} MiB ({figures['rss_growth_pct']:+.2f} %)"
+        + _steal_line(figures)))
+
+
+def _steal_line(figures: dict) -> str:
+    """Whose underruns: the seconds that had them, and how many of those the host stole."""
+    if not figures["underruns"] or figures["steal_seconds"] is None:
+        return ""
+    return (f"; underruns in {figures['seconds_with_underruns']} s, "
+            f"{figures['seconds_with_underruns_and_steal']} of them with host steal "
+            f"(steal in {figures['seconds_with_steal']} s of the run, {figures['steal_seconds']} s in all)")
