@@ -16,7 +16,9 @@ report      training report: JSON figures, loss and latent plots
 evaluate    reconstruction, inversion, active dimensions and rhythm figures
 bench       render benchmark against librosa
 drums       drum voices for the synthesiser
-synth       synthetic breaks: patterns, swing, ghost notes, re-chops
+synth       synthetic breaks: patterns, swing, ghost notes, the kit played
+studio      the synthetic breaks' room, bus compression and grit
+chopping    re-chops of a synthetic break's 16th-note slices
 files       atomic file writes
 errors      VamenError, CheckpointError, AudioFileError
 """

@@ -2,9 +2,10 @@
 
 A loop is one of the classic break patterns below, played on a kit drawn at
 random (:mod:`vamen.model.drums`), varied, swung and humanised, recorded into
-a small room, sometimes re-chopped the way jungle producers chopped the Amen,
-and finished on a gentle bus compressor, sometimes with a little vinyl or
-sampler grit. Everything is drawn from one seed, so a seed is a loop.
+a small room, sometimes re-chopped the way jungle producers chopped the Amen
+(:mod:`vamen.model.chopping`), and finished on a gentle bus compressor,
+sometimes with a little vinyl or sampler grit (:mod:`vamen.model.studio`).
+Everything is drawn from one seed, so a seed is a loop.
 
 Loops are cyclic: whatever rings past the end of the bar (decays, the room)
 wraps round to its start, so a loop repeats without a seam.
@@ -28,15 +29,14 @@ from typing import Callable
 
 import numpy as np
 
-from vamen.model.drums import Kit, fast_len
+from vamen.model.chopping import PREROLL_S, chop
+from vamen.model.drums import Kit
+from vamen.model.studio import finish, fold, room
 
 STEPS_PER_BAR = 16
 TEMPO_RANGE = (80.0, 175.0)
 MAX_SWING = 0.33
 MAX_JITTER_S = 0.005
-#: Slices start this long before their grid point, so a hit played early is
-#: never cut in two by a re-chop.
-PREROLL_S = 0.008
 P_RECHOP = 0.35
 
 
@@ -246,7 +246,7 @@ def _times(hits: list[_Hit], tempo: float, swing: float, rng: np.random.Generato
     return grid + np.clip(offset, -MAX_JITTER_S, MAX_JITTER_S)
 
 
-# -- performance and mix ---------------------------------------------------
+# -- performance -----------------------------------------------------------
 def _play(hits: list[_Hit], times: np.ndarray, kit: Kit, n: int) -> np.ndarray:
     """Mix every hit into a cyclic buffer of ``n`` samples (tails wrap round)."""
     sr = kit.sample_rate
@@ -273,183 +273,7 @@ def _play(hits: list[_Hit], times: np.ndarray, kit: Kit, n: int) -> np.ndarray:
                 shot[-choke_fade:] *= np.linspace(1.0, 0.0, choke_fade)
         amp = kit.levels[h.voice] * h.velocity ** 1.6
         buf[pre + start:pre + start + len(shot)] += amp * shot
-    return np.roll(_fold(buf, n), -pre)
-
-
-def _fold(buf: np.ndarray, n: int) -> np.ndarray:
-    """Sum a buffer longer than ``n`` onto ``n`` samples, wrapping it round."""
-    pad = -len(buf) % n
-    return np.concatenate([buf, np.zeros(pad)]).reshape(-1, n).sum(axis=0)
-
-
-def _room(x: np.ndarray, sr: int, rng: np.random.Generator) -> np.ndarray:
-    """A small room and the recording's tone, applied cyclically.
-
-    Cyclic is exactly right here: the loop repeats, so the room's tail at the
-    end of the bar belongs at its start. The convolution runs at a fast FFT
-    length with room for the tail (and for the zero-phase filters' ringing
-    before time 0), then folds back onto the bar.
-    """
-    n = len(x)
-    guard = int(0.25 * sr)
-    rt60 = rng.uniform(0.2, 0.8)
-    length = int(rt60 * sr)
-    predelay = int(rng.uniform(0.004, 0.02) * sr)
-    m = fast_len(n + predelay + length + 2 * guard)
-    f = np.fft.rfftfreq(m, 1.0 / sr)
-    wet = np.zeros(m)
-    tail = rng.standard_normal(length) * np.exp(-6.91 * np.arange(length) / (rt60 * sr))
-    wet[predelay:predelay + length] = tail
-    for _ in range(3):  # early reflections off the nearest walls
-        at = int(rng.uniform(0.002, 0.03) * sr)
-        wet[at] += rng.uniform(0.3, 1.0) * np.sqrt(np.sum(tail ** 2) / 20)
-    wet *= rng.uniform(0.3, 0.8) / np.sqrt(np.sum(wet ** 2))
-    damping = 1.0 / np.sqrt(1.0 + (f / rng.uniform(3000.0, 8000.0)) ** 2)
-    gain = 1.0 + np.fft.rfft(wet) * damping
-    gain /= np.sqrt(1.0 + (25.0 / np.maximum(f, 1e-3)) ** 4)  # no rumble, no DC
-    # Microphones, console and tape of the records these breaks come from:
-    # a broad lift somewhere in the mids and a soft top end.
-    octaves = np.log2(np.maximum(f, 1.0) / rng.uniform(500.0, 2000.0))
-    gain *= 1.0 + (10 ** (rng.uniform(2.0, 8.0) / 20) - 1.0) * np.exp(-0.5 * octaves ** 2)
-    gain /= np.sqrt(1.0 + (f / rng.uniform(6000.0, 14000.0)) ** 2)
-    if rng.random() < 0.35:  # a dull record, or a dusty sampler filter
-        gain /= np.sqrt(1.0 + (f / rng.uniform(4500.0, 11000.0)) ** 4)
-    y = np.fft.irfft(np.fft.rfft(x, m) * gain, n=m)
-    out = _fold(y[: m - guard], n)
-    out[n - guard:] += y[m - guard:]  # what the filters put before time 0
-    return out
-
-
-def _compress(x: np.ndarray, sr: int, rng: np.random.Generator) -> np.ndarray:
-    """Gentle feed-forward bus compression, cyclic like everything else.
-
-    The envelope follower is a recursion, so it runs over 64-sample blocks
-    (about a thousand per bar) and twice round the loop, so that its state at
-    the seam is the state the loop itself leaves behind.
-    """
-    block = 64
-    n = len(x)
-    nb = -(-n // block)
-    padded = np.concatenate([x, x[: nb * block - n]])
-    level = np.sqrt(np.mean(padded.reshape(nb, block) ** 2, axis=1) + 1e-12)
-    thresh = np.max(level) * 10 ** (rng.uniform(-12.0, -4.0) / 20)
-    ratio = rng.uniform(1.2, 2.5)
-    att = np.exp(-block / (rng.uniform(0.005, 0.015) * sr))
-    rel = np.exp(-block / (rng.uniform(0.04, 0.15) * sr))
-    env = np.empty(nb)
-    e = level[-1]
-    for sweep in range(2):
-        for i, v in enumerate(level.tolist()):
-            e = (att if v > e else rel) * (e - v) + v
-            env[i] = e
-    gain = np.minimum(1.0, (np.maximum(env, 1e-12) / thresh) ** (1.0 / ratio - 1.0))
-    centres = (np.arange(nb) + 0.5) * block
-    return x * np.interp(np.arange(n), centres, gain, period=nb * block)
-
-
-def _finish(x: np.ndarray, sr: int, rng: np.random.Generator) -> np.ndarray:
-    """Bus compression, tape-ish saturation, optional vinyl and sampler grit, level."""
-    x = _compress(x, sr, rng)
-    x = x / (np.max(np.abs(x)) + 1e-12)
-    drive = rng.uniform(0.5, 1.5)
-    x = np.tanh(drive * x) / np.tanh(drive)
-    n = len(x)
-    if rng.random() < 0.3:
-        m = fast_len(n)
-        pink = np.sqrt(1 + np.fft.rfftfreq(m, 1 / sr) / 500)
-        hiss = np.fft.irfft(np.fft.rfft(rng.standard_normal(m)) / pink, n=m)[:n]
-        x = x + hiss / np.std(hiss) * 10 ** (rng.uniform(-60.0, -46.0) / 20)
-        pops = rng.integers(0, n, int(rng.uniform(1.0, 8.0) * n / sr))
-        np.add.at(x, pops, rng.uniform(-1, 1, len(pops)) * 10 ** (rng.uniform(-42.0, -34.0) / 20))
-    grit = rng.random()
-    if grit < 0.08:  # sample-and-hold at half the rate, with its aliasing
-        x = np.repeat(x[::2], 2)[:n]
-    if grit < 0.15:
-        bits = 2 ** int(rng.integers(10, 13)) / 2
-        x = np.round(x * bits) / bits
-    target = rng.uniform(0.7, 0.95)
-    return x * (target / (np.max(np.abs(x)) + 1e-12))
-
-
-# -- re-chops ---------------------------------------------------------------
-def _rechop(x: np.ndarray, times: np.ndarray, hits: list[_Hit], grid_times: np.ndarray,
-            sr: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, list[str]] | None:
-    """Re-trigger 16th-note slices of the bar the way a sampler plays a chopped break.
-
-    The bar is cut at the swung grid, :data:`PREROLL_S` early so that each
-    slice starts just before its hits. Every slice that starts with a hit is
-    a pad; playing the bar is triggering each pad on its own slot. A re-chop
-    triggers other pads (swap), the last pad again (repeat) or one pad twice
-    in a slot (stutter). As on a sampler, a pad plays on until the next
-    trigger, so every cut lands on a hit and none lands mid-decay. Slot 0
-    keeps its downbeat.
-
-    Returns the new audio, hit times and voices, or None when the draws
-    changed nothing.
-    """
-    n = len(x)
-    pre = int(PREROLL_S * sr)
-    # In rolled samples (the bar shifted by the pre-roll) slot k starts at bounds[k].
-    bounds = np.append(np.rint(grid_times * sr).astype(int), n)
-    slots = len(bounds) - 1
-    xr = np.roll(x, pre)
-    hit_pos = (np.rint(times * sr).astype(int) + pre) % n
-    reach = pre + int(MAX_JITTER_S * sr) + 2
-
-    def starts_with_hit(src: int) -> bool:
-        return bool(np.any((hit_pos - src) % n < reach))
-
-    # Trigger position -> source position, in rolled samples.
-    plain = {int(b): int(b) for b in bounds[:-1] if starts_with_hit(int(b))}
-    plain[0] = 0
-    triggers = dict(plain)
-    unit = 2 if rng.random() < 0.4 else 1
-    pads = [k for k in range(0, slots, unit) if starts_with_hit(int(bounds[k]))]
-    if not pads:
-        return None
-    for _ in range(int(rng.integers(1, 5))):
-        i = int(rng.integers(1, slots // unit)) * unit
-        kind = rng.choice(["swap", "repeat", "stutter"], p=[0.45, 0.3, 0.25])
-        j = int(rng.choice(pads))
-        at = int(bounds[i])
-        if unit == 2:
-            triggers.pop(int(bounds[i + 1]), None)
-        if kind == "swap":
-            triggers[at] = int(bounds[j])
-        elif kind == "repeat":
-            triggers[at] = triggers[max(d for d in triggers if d < at)]
-        elif unit == 1:
-            triggers[at] = triggers[at + (int(bounds[i + 1]) - at) // 2] = int(bounds[j])
-        else:
-            triggers[at] = triggers[int(bounds[i + 1])] = int(bounds[j])
-    if triggers == plain:
-        return None
-
-    starts = sorted(triggers)
-    pieces = [(d, triggers[d], (starts[k + 1] if k + 1 < len(starts) else n) - d)
-              for k, d in enumerate(starts)]
-    out = np.zeros(n)
-    xx = np.concatenate([xr, xr])
-    fade_in, fade_out = max(2, int(0.001 * sr)), max(2, int(0.002 * sr))
-    new_pos, new_voice = [], []
-    for k, (dst, src, length) in enumerate(pieces):
-        seg = xx[src:src + length].copy()
-        prev, nxt = pieces[k - 1], pieces[(k + 1) % len(pieces)]
-        if (prev[1] + prev[2] - src) % n:
-            # Only the downbeat's pad may start without a hit; a hard cut into
-            # a decay would be heard as a hit that is not there, so it swells in.
-            ramp = fade_in if starts_with_hit(src) else min(length // 2, int(0.025 * sr))
-            seg[:ramp] *= np.sin(0.5 * np.pi * np.arange(ramp) / ramp) ** 2
-        if (src + length - nxt[1]) % n:
-            seg[-fade_out:] *= np.linspace(1.0, 0.0, fade_out)
-        out[dst:dst + length] = seg
-        offset = (hit_pos - src) % n
-        # A hit needs a few milliseconds inside the piece to be heard as a hit.
-        inside = offset < length - int(0.004 * sr)
-        new_pos += (dst + offset[inside]).tolist()
-        new_voice += [hits[h].voice for h in np.flatnonzero(inside)]
-    new_times = ((np.asarray(new_pos) - pre) % n) / sr
-    return np.roll(out, -pre), new_times, new_voice
+    return np.roll(fold(buf, n), -pre)
 
 
 # -- public -----------------------------------------------------------------
@@ -503,16 +327,16 @@ def synth_break(seed: int, *, sample_rate: int = 22050, tempo: float | None = No
 
     n = int(round(bars * 240.0 / tempo * sample_rate))
     kit = Kit.draw(kit_rng, sample_rate, voices=frozenset(h.voice for h in hits))
-    audio = _room(_play(hits, times, kit, n), sample_rate, mix_rng)
+    audio = room(_play(hits, times, kit, n), sample_rate, mix_rng)
     voices = [h.voice for h in hits]
     rechopped = False
     if chop_rng.random() < P_RECHOP:
         steps = np.arange(bars * STEPS_PER_BAR)
         grid = (steps + swing * (steps % 2)) * 15.0 / tempo
-        chopped = _rechop(audio, times, hits, grid, sample_rate, chop_rng)
+        chopped = chop(audio, times, voices, grid, sample_rate, chop_rng, MAX_JITTER_S)
         if chopped is not None:
             (audio, times, voices), rechopped = chopped, True
-    audio = _finish(audio, sample_rate, mix_rng).astype(np.float32)
+    audio = finish(audio, sample_rate, mix_rng).astype(np.float32)
 
     duration = n / sample_rate
     wrapped = np.mod(times, duration)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from vamen.model import synth
+from vamen.model import studio, synth
 from vamen.model.drums import VOICES, Kit
 from vamen.model.synth import PATTERNS, BreakInfo, loop_seed, synth_break, write_dataset
 
@@ -218,8 +218,8 @@ def test_tails_ring_past_the_end_of_the_bar_into_its_start():
 
 def test_the_room_treats_the_loop_as_a_circle():
     x = np.random.default_rng(1).standard_normal(30011) * np.exp(-np.arange(30011) / 2000)
-    a = synth._room(x, SR, np.random.default_rng(5))
-    b = synth._room(np.roll(x, 7777), SR, np.random.default_rng(5))
+    a = studio.room(x, SR, np.random.default_rng(5))
+    b = studio.room(np.roll(x, 7777), SR, np.random.default_rng(5))
     assert np.allclose(np.roll(a, 7777), b, atol=1e-6 * np.abs(a).max())
 
 
