@@ -39,12 +39,13 @@ from .recorder import write_wrapped
 
 # status slots (float64 each; integers are exact to 2**53)
 POSITION, UNDERRUNS, STARVED, BLOCKS, SWITCHES, SWITCH_TIME, CURRENT, LEAVING, \
-    ACKED, HEARTBEAT, EPOCH, STATE, TAP_WRITE = range(13)
+    ACKED, HEARTBEAT, EPOCH, STATE, TAP_WRITE, CALLBACK_MAX, SLOW = range(15)
 STATUS_SLOTS = 16
 RUNNING, STOPPED, DEAD = 1.0, 2.0, 3.0  # STATE values; 0 before the stream starts
 TAP_SECONDS = 2.0
 STARTUP_SECONDS = 1.0
 REALTIME_PRIORITY = 40  # below JACK's client threads (the server's priority - 5)
+SLOW_SHARE = 0.5  # a callback that takes more than this share of its block is slow
 
 
 @dataclass(frozen=True)
@@ -89,8 +90,15 @@ class Callback:
         self.tap = tap
         self.tap_write = 0
         self.policy: int | None = None
+        # How long the callback itself takes (wall clock, so a preemption in
+        # the middle counts): the longest, and how many took over SLOW_SHARE of
+        # their block. An underrun with no slow callback was lost before vamen
+        # was called (the thread woken late), not in vamen's code.
+        self.longest = 0.0
+        self.slow = 0
 
     def __call__(self, outdata, frames, time_info, status) -> None:
+        started = time.perf_counter()
         if self.policy is None:  # once: is this thread real-time? (see _realtime_like)
             self.policy = os.sched_getscheduler(0) if hasattr(os, "sched_getscheduler") else -1
         p, st = self.player, self.status
@@ -108,6 +116,13 @@ class Callback:
         write_wrapped(self.tap, self.tap_write, outdata, frames)
         self.tap_write += frames
         st[TAP_WRITE] = self.tap_write
+        took = time.perf_counter() - started
+        if took > self.longest:
+            self.longest = took
+            st[CALLBACK_MAX] = took
+        if took > SLOW_SHARE * frames / p.sample_rate:
+            self.slow += 1
+            st[SLOW] = self.slow
 
 
 def _apply(msg: tuple, player, status: np.ndarray) -> bool:
@@ -208,12 +223,13 @@ def main(argv: list[str] | None = None) -> int:
         player = Player(layout.sample_rate, layout.max_loop, channels=layout.channels,
                         fade=attach[2], pool=pool)
         player.position = int(attach[3])
-        player.underruns, player.starved, player.blocks, player.switches = attach[8]
+        player.underruns, player.starved, player.blocks, player.switches, slow = attach[8]
         player.gain, player.playing = float(attach[4]), bool(attach[5])
         player.publish(tuple(Cue(*c) for c in attach[7]))
         status[ACKED] = attach[6]
         callback = Callback(player, status, tap)
         callback.tap_write = int(status[TAP_WRITE])
+        callback.slow, callback.longest = slow, float(status[CALLBACK_MAX])  # as before a restart
         stream = sd.OutputStream(samplerate=rate, blocksize=args.blocksize, device=index,
                                  channels=layout.channels, dtype="float32", latency="low",
                                  callback=callback)

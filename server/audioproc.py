@@ -114,6 +114,10 @@ class SharedPlayer:
     blocks = property(lambda self: int(self.status[ac.BLOCKS]))
     switches = property(lambda self: int(self.status[ac.SWITCHES]))
     switch_time = property(lambda self: float(self.status[ac.SWITCH_TIME]))
+    slow_callbacks = property(lambda self: int(self.status[ac.SLOW]),
+                              doc="Callbacks that took over half their block (see audiochild).")
+    callback_max_ms = property(lambda self: 1000.0 * float(self.status[ac.CALLBACK_MAX]),
+                               doc="The longest callback since the server started.")
 
     @property
     def gain(self) -> float:
@@ -140,7 +144,7 @@ class SharedPlayer:
             cues = [(c.slot, c.start, c.bar, c.length) for c in self.schedule]
             version = self.version
         st = self.status
-        counts = tuple(int(st[k]) for k in (ac.UNDERRUNS, ac.STARVED, ac.BLOCKS, ac.SWITCHES))
+        counts = tuple(int(st[k]) for k in (ac.UNDERRUNS, ac.STARVED, ac.BLOCKS, ac.SWITCHES, ac.SLOW))
         return ("attach", self.layout, self.fade, self.position, self._gain, self._playing,
                 version, cues, counts)
 
@@ -388,7 +392,10 @@ class ProcessOutput:
         self._shm_file.close()
 
     def health(self) -> dict:
-        return {"audio_restarts": self.restarts, "audio_down_seconds": round(self.down_seconds, 1)}
+        player = self._player
+        return {"audio_restarts": self.restarts, "audio_down_seconds": round(self.down_seconds, 1),
+                **({"slow_callbacks": player.slow_callbacks,
+                    "callback_max_ms": round(player.callback_max_ms, 2)} if player is not None else {})}
 
 
 def available() -> bool:

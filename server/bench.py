@@ -52,32 +52,35 @@ def steal_seconds() -> float | None:
 class UnderrunWatch:
     """Per-second windows of underruns and host steal, to say whose they are."""
 
-    def __init__(self, underruns: Callable[[], int]):
-        self.underruns = underruns
+    def __init__(self, underruns: Callable[[], int], slow: Callable[[], int] = lambda: 0):
+        self.underruns, self.slow = underruns, slow
         self.windows = 0
         self.with_underruns = 0
         self.with_steal = 0
         self.with_both = 0
-        self._last = (underruns(), steal_seconds())
+        self.with_slow = 0
+        self._last = (underruns(), steal_seconds(), slow())
         self._steal0 = self._last[1]
 
     def tick(self) -> None:
-        under, steal = self.underruns(), steal_seconds()
-        was_under, was_steal = self._last
-        self._last = (under, steal)
+        under, steal, slow = self.underruns(), steal_seconds(), self.slow()
+        was_under, was_steal, was_slow = self._last
+        self._last = (under, steal, slow)
         hit = under > was_under
         stolen = steal is not None and was_steal is not None and steal > was_steal
         self.windows += 1
         self.with_underruns += hit
         self.with_steal += stolen
         self.with_both += hit and stolen
+        self.with_slow += hit and slow > was_slow
 
     def figures(self) -> dict:
         steal = steal_seconds()
         total = None if steal is None or self._steal0 is None else round(steal - self._steal0, 2)
         return {"steal_seconds": total, "seconds_with_underruns": self.with_underruns,
                 "seconds_with_steal": self.with_steal,
-                "seconds_with_underruns_and_steal": self.with_both}
+                "seconds_with_underruns_and_steal": self.with_both,
+                "seconds_with_underruns_and_slow_callbacks": self.with_slow}
 
 
 def _round(value: float | None) -> float | None:
@@ -155,6 +158,7 @@ def bench_soak(engine, seconds: float, rate: int = 1000,
     bar0 = int(engine.now_beat() // 4)
     rss_start = rss_mb()
     under0, late0 = engine.player.underruns, engine.worker.late
+    slow0 = getattr(engine.player, "slow_callbacks", 0)
     starved0 = engine.player.starved
     rng = np.random.default_rng(1)
     sent = 0
@@ -165,7 +169,8 @@ def bench_soak(engine, seconds: float, rate: int = 1000,
     scenes: set[str] = set()
     audio = getattr(engine, "audio_process", None)
     audio_rss = [rss_of(audio.pid)] if audio is not None and audio.pid else []
-    watch = UnderrunWatch(lambda: engine.player.underruns)
+    watch = UnderrunWatch(lambda: engine.player.underruns,
+                          lambda: getattr(engine.player, "slow_callbacks", 0))
 
     def sample():
         ticks = 0
@@ -218,7 +223,9 @@ def bench_soak(engine, seconds: float, rate: int = 1000,
         "autopilot": flying,
         "cpu_awake": bool(getattr(engine, "cpu_awake", None) and engine.cpu_awake.holding),
         **({"autopilot_scenes": sorted(scenes)} if flying else {}),
-        **({"audio_restarts": audio.restarts} if audio is not None else {}),
+        **({"audio_restarts": audio.restarts,
+            "slow_callbacks": engine.player.slow_callbacks - slow0,
+            "callback_max_ms": round(engine.player.callback_max_ms, 2)} if audio is not None else {}),
         # the audio process is its own: its memory counted apart (shared loop pool included)
         **({"audio_rss_start_mb": _round(audio_rss[0]), "audio_rss_end_mb": _round(audio_rss[-1])}
            if audio_rss else {}),

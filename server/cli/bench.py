@@ -152,5 +152,6 @@ def _steal_line(figures: dict) -> str:
     if not figures["underruns"] or figures["steal_seconds"] is None:
         return ""
     return (f"; underruns in {figures['seconds_with_underruns']} s, "
-            f"{figures['seconds_with_underruns_and_steal']} of them with host steal "
+            f"{figures['seconds_with_underruns_and_steal']} of them with host steal, "
+            f"{figures['seconds_with_underruns_and_slow_callbacks']} with a slow callback "
             f"(steal in {figures['seconds_with_steal']} s of the run, {figures['steal_seconds']} s in all)")

@@ -29,6 +29,8 @@ def test_soak_reports_both_processes_and_whose_underruns_they_are(jack, tiny_mod
     assert figures["seconds_with_underruns_and_steal"] <= min(
         figures["seconds_with_underruns"], figures["seconds_with_steal"])
     assert figures["seconds_with_steal"] <= 16
+    assert figures["seconds_with_underruns_and_slow_callbacks"] <= figures["seconds_with_underruns"]
+    assert 0 < figures["callback_max_ms"] < 1000 and figures["slow_callbacks"] >= 0
 
 
 def test_latency_is_measured_from_osc_to_the_first_sample(jack, tiny_model):
