@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import pickle
 import warnings
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from .files import atomic_open
 
 FORMAT = "vamen-checkpoint"
 VERSION = 1
+ZIP_MAGIC = b"PK\x03\x04"  # torch.save writes a zip archive
 
 
 def save(path: str | os.PathLike, payload: dict[str, Any]) -> None:
@@ -50,18 +50,27 @@ def load(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> d
         raise CheckpointError(f"no checkpoint at {path}")
     if path.is_dir():
         raise CheckpointError(f"{path} is a folder, not a checkpoint file")
+    with open(path, "rb") as fh:
+        head = fh.read(4)
     try:
         with warnings.catch_warnings():  # torch's own warnings would bury our one line
             warnings.simplefilter("ignore")
             data = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
-        if "weights_only" in str(exc) or "Unsupported global" in str(exc):
+        # weights_only names what it refused: a GLOBAL (a class or function)
+        # is code; any other complaint (an opcode it does not know) is a
+        # file that is no PyTorch file, such as text or a bare pickle.
+        if "unsupported global" in str(exc).lower():
             raise CheckpointError(
                 f"{path} holds Python objects beyond plain data; refusing to load it as code"
             ) from None
-        raise CheckpointError(f"{path} is not a vamen checkpoint (unreadable pickle)") from None
-    except Exception as exc:  # torch raises many types for files it cannot read
-        if zipfile.is_zipfile(path) or ("zip" in str(exc).lower() and path.stat().st_size > 0):
+        if head[:1] == b"\x80":  # a pickle's protocol opcode, outside torch's zip
+            raise CheckpointError(
+                f"{path} is a plain Python pickle, not a vamen checkpoint; refusing to load it as code"
+            ) from None
+        raise CheckpointError(f"{path} is not a vamen checkpoint (not a PyTorch file)") from None
+    except Exception:  # torch raises many types for files it cannot read
+        if head == ZIP_MAGIC:  # a PyTorch file, cut short or damaged
             raise CheckpointError(f"{path} is truncated or corrupt") from None
         raise CheckpointError(f"{path} is not a vamen checkpoint (not a PyTorch file)") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:

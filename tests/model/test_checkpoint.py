@@ -41,6 +41,8 @@ def _bad_files(tmp_path, tiny_model):
     files = {}
     files["text"] = tmp_path / "notes.pt"
     files["text"].write_text("just some text\n")
+    files["readme"] = tmp_path / "README.pt"  # text whose first byte is a pickle opcode torch refuses
+    files["readme"].write_text("# vamen\n\nA live performance server\n")
     files["empty"] = tmp_path / "empty.pt"
     files["empty"].write_bytes(b"")
     files["truncated"] = tmp_path / "truncated.pt"
@@ -61,14 +63,20 @@ def _bad_files(tmp_path, tiny_model):
     return files
 
 
-@pytest.mark.parametrize("kind", ["text", "empty", "truncated", "foreign", "future", "code",
-                                  "code_in_torch", "folder", "missing"])
+SAYS = {"text": "not a PyTorch file", "readme": "not a PyTorch file", "empty": "not a PyTorch file",
+        "truncated": "truncated or corrupt", "foreign": "not a vamen checkpoint",
+        "future": "newer vamen", "code": "refusing to load it as code",
+        "code_in_torch": "refusing to load it as code", "folder": "is a folder", "missing": "no checkpoint"}
+
+
+@pytest.mark.parametrize("kind", sorted(SAYS))
 def test_bad_checkpoint_is_one_clear_error(tmp_path, tiny_model, kind):
     path = _bad_files(tmp_path, tiny_model)[kind]
     with pytest.raises(CheckpointError) as info:
         LoopModel.load(path, "cpu")
     message = str(info.value)
     assert "\n" not in message and str(path.name) in message
+    assert SAYS[kind] in message  # the sentence names what is wrong with this file
     assert not os.path.exists("/tmp/vamen-pwned")
 
 
