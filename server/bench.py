@@ -139,6 +139,24 @@ def bench_latency(engine, count: int = 50, pause: float = 0.25,
     }
 
 
+#: The share of a soak after which the working set counts as filled in.
+WARMUP_SHARE = 0.1
+
+
+def _after_warmup(samples: list[tuple[float, float]], seconds: float, rss_end: float) -> dict:
+    """RSS growth from the end of the warm-up (the first tenth of the run) on.
+
+    A leak grows for as long as the server runs; a working set fills in
+    once (the scenes' tempos, the allocator's arenas) and stays. Growth from
+    the start mixes the two; growth after the warm-up is the leak alone.
+    """
+    warm = next((r for t, r in samples if t >= WARMUP_SHARE * seconds), None)
+    if warm is None:
+        return {}
+    return {"rss_warm_mb": round(warm, 1),
+            "rss_growth_after_warmup_pct": round(100.0 * (rss_end - warm) / warm, 2)}
+
+
 def bench_soak(engine, seconds: float, rate: int = 1000,
                progress: Callable[[float], None] | None = None) -> dict:
     """A noise walk plus ``rate`` OSC messages a second for ``seconds``.
@@ -179,7 +197,7 @@ def bench_soak(engine, seconds: float, rate: int = 1000,
             ticks += 1
             if ticks % 5:
                 continue
-            samples.append(rss_mb())
+            samples.append((time.monotonic() - started, rss_mb()))
             if flying:
                 scenes.add(str(engine.autopilot.state(engine.now_beat())["autopilot_scene"]))
 
@@ -214,8 +232,9 @@ def bench_soak(engine, seconds: float, rate: int = 1000,
         "render_ms_p50": round(engine.worker.render_ms()[0], 2),
         "render_ms_p99": round(engine.worker.render_ms()[1], 2),
         "rss_start_mb": round(rss_start, 1), "rss_end_mb": round(rss_end, 1),
-        "rss_peak_mb": round(max(samples + [rss_end]), 1),
+        "rss_peak_mb": round(max([r for _, r in samples] + [rss_end]), 1),
         "rss_growth_pct": round(100.0 * (rss_end - rss_start) / rss_start, 2),
+        **_after_warmup(samples, seconds, rss_end),
         # above --osc-rate (2000/s by default) one sender is held back: say so
         "osc_dropped": engine.osc.health()["osc_dropped"],
         "output": engine.output_name,

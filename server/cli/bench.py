@@ -143,7 +143,9 @@ def soak(model_path, device, minutes, rate, blocksize, autopilot, awake, as_json
         f"soak {minutes:g} min, {figures['messages']} OSC messages ({rate}/s) on "
         f"{figures['output']}: {figures['underruns']} underruns, {figures['late_loops']} late loops, "
         f"{figures['starved_blocks']} starved blocks; RSS {figures['rss_start_mb']} -> "
-        f"{figures['rss_end_mb']} MiB ({figures['rss_growth_pct']:+.2f} %)"
+        f"{figures['rss_end_mb']} MiB ({figures['rss_growth_pct']:+.2f} %"
+        + (f"; {figures['rss_growth_after_warmup_pct']:+.2f} % after the first tenth)"
+           if "rss_warm_mb" in figures else ")")
         + _steal_line(figures)))
 
 

@@ -31,6 +31,20 @@ def test_soak_reports_both_processes_and_whose_underruns_they_are(jack, tiny_mod
     assert figures["seconds_with_steal"] <= 16
     assert figures["seconds_with_underruns_and_slow_callbacks"] <= figures["seconds_with_underruns"]
     assert 0 < figures["callback_max_ms"] < 1000 and figures["slow_callbacks"] >= 0
+    assert 0 < figures["rss_warm_mb"] <= figures["rss_peak_mb"]
+
+
+def test_growth_after_the_warmup_tells_a_leak_from_a_working_set_filling_in():
+    from vamen.server.bench import _after_warmup
+
+    minutes = [(60.0 * t, 0.0) for t in range(1, 61)]
+    filling = [(t, 500.0 + min(t, 300.0) / 10) for t, _ in minutes]  # +30 MB in 5 min, then flat
+    leaking = [(t, 500.0 + t / 60) for t, _ in minutes]  # 1 MB a minute, all hour
+    plateau = _after_warmup(filling, 3600.0, filling[-1][1])
+    leak = _after_warmup(leaking, 3600.0, leaking[-1][1])
+    assert plateau["rss_warm_mb"] == 530.0 and plateau["rss_growth_after_warmup_pct"] == 0.0
+    assert leak["rss_growth_after_warmup_pct"] > 9  # 506 -> 560 MB
+    assert _after_warmup([], 60.0, 500.0) == {}  # too short to say
 
 
 def test_latency_is_measured_from_osc_to_the_first_sample(jack, tiny_model):
