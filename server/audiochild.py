@@ -90,12 +90,6 @@ class Callback:
         self.tap = tap
         self.tap_write = 0
         self.policy: int | None = None
-        # How long the callback itself takes (wall clock, so a preemption in
-        # the middle counts): the longest, and how many took over SLOW_SHARE of
-        # their block. An underrun with no slow callback was lost before vamen
-        # was called (the thread woken late), not in vamen's code.
-        self.longest = 0.0
-        self.slow = 0
 
     def __call__(self, outdata, frames, time_info, status) -> None:
         started = time.perf_counter()
@@ -116,13 +110,15 @@ class Callback:
         write_wrapped(self.tap, self.tap_write, outdata, frames)
         self.tap_write += frames
         st[TAP_WRITE] = self.tap_write
+        # How long the callback itself took (wall clock, so a preemption in
+        # the middle counts). An underrun with no slow callback was lost before
+        # vamen was called (the thread woken late), not in vamen's code. The
+        # figures live in shared memory only, so they outlive a restarted child.
         took = time.perf_counter() - started
-        if took > self.longest:
-            self.longest = took
+        if took > st[CALLBACK_MAX]:
             st[CALLBACK_MAX] = took
         if took > SLOW_SHARE * frames / p.sample_rate:
-            self.slow += 1
-            st[SLOW] = self.slow
+            st[SLOW] += 1
 
 
 def _apply(msg: tuple, player, status: np.ndarray) -> bool:
@@ -223,13 +219,12 @@ def main(argv: list[str] | None = None) -> int:
         player = Player(layout.sample_rate, layout.max_loop, channels=layout.channels,
                         fade=attach[2], pool=pool)
         player.position = int(attach[3])
-        player.underruns, player.starved, player.blocks, player.switches, slow = attach[8]
+        player.underruns, player.starved, player.blocks, player.switches = attach[8]
         player.gain, player.playing = float(attach[4]), bool(attach[5])
         player.publish(tuple(Cue(*c) for c in attach[7]))
         status[ACKED] = attach[6]
         callback = Callback(player, status, tap)
         callback.tap_write = int(status[TAP_WRITE])
-        callback.slow, callback.longest = slow, float(status[CALLBACK_MAX])  # as before a restart
         stream = sd.OutputStream(samplerate=rate, blocksize=args.blocksize, device=index,
                                  channels=layout.channels, dtype="float32", latency="low",
                                  callback=callback)

@@ -144,7 +144,7 @@ class SharedPlayer:
             cues = [(c.slot, c.start, c.bar, c.length) for c in self.schedule]
             version = self.version
         st = self.status
-        counts = tuple(int(st[k]) for k in (ac.UNDERRUNS, ac.STARVED, ac.BLOCKS, ac.SWITCHES, ac.SLOW))
+        counts = tuple(int(st[k]) for k in (ac.UNDERRUNS, ac.STARVED, ac.BLOCKS, ac.SWITCHES))
         return ("attach", self.layout, self.fade, self.position, self._gain, self._playing,
                 version, cues, counts)
 
