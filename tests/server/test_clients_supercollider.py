@@ -19,6 +19,7 @@ import pytest
 from clients import Vamen, free_port, need_programs
 from jackd import record
 from oscclient import message
+from spectra import difference, steady_take
 
 ROOT = Path(__file__).resolve().parents[2]
 PATCH = ROOT / "patches" / "supercollider" / "vamen.scd"
@@ -33,46 +34,6 @@ Server.default.options.numInputBusChannels = 0;
 OSCdef(\\testLatent, {{ |msg| msg[1..].do {{ |v, i| ~vamen.latent(i, v) }}; "test: latent %".format(msg[1..]).postln }}, '/test/latent');
 OSCdef(\\testQuit, {{ "test: quit".postln; Server.default.quit; fork {{ 1.wait; 0.exit }} }}, '/test/quit');
 """
-
-
-def bar_spectrum(audio: np.ndarray, n: int) -> np.ndarray:
-    """Band powers in dB of one bar (``n`` frames) of ``audio``, from where it first sounds.
-
-    A loop repeats, so any whole bar of it has the same magnitude spectrum.
-    Only the bands below 10 kHz count (the model's 22050 Hz audio has nothing
-    above 11 kHz, so those bands hold only the recorder's noise floor, where a
-    single click reads as +60 dB), and no band counts below 60 dB under the
-    loudest. jack_rec may connect a moment after it starts: leading silence
-    is skipped.
-    """
-    sounding = np.flatnonzero(np.abs(audio) > 1e-3)
-    start = int(sounding[0]) + int(0.05 * RATE) if len(sounding) else 0
-    part = audio[start:start + n].astype(np.float64)
-    assert len(part) == n, f"less than a bar recorded after the first sound ({len(part)} of {n})"
-    power = np.abs(np.fft.rfft(part)) ** 2
-    power = power[:int(len(power) * 10000 / (RATE / 2))]
-    db = 10 * np.log10(np.array([b.sum() for b in np.array_split(power, 20)]) + 1e-20)
-    return np.maximum(db, db.max() - 60.0)
-
-
-def steady_take(jack, bar: int, tries: int = 4):
-    """A recording of scsynth playing, once two takes in a row agree (the loop repeats).
-
-    Returns ``(take, difference)``: the later take and the mean band
-    difference in dB between the two. A take with a dropout in it (an xrun on
-    a loaded machine) disagrees with its neighbour; another pair is taken.
-    """
-    previous = record(jack, 4, "SuperCollider")[:, 0]
-    best = (previous, np.inf)
-    for _ in range(tries):
-        take = record(jack, 4, "SuperCollider")[:, 0]
-        difference = float(np.abs(bar_spectrum(previous, bar) - bar_spectrum(take, bar)).mean())
-        if difference < best[1]:
-            best = (take, difference)
-        if difference < 0.5:
-            break
-        previous = take
-    return best
 
 
 class Sclang:
@@ -134,7 +95,10 @@ def test_sclang_patch_plays_vamen_loops_from_scsynth_and_follows_the_latent(jack
                        "--sclang", f"127.0.0.1:{lang.port}", port=vamen_port)
         time.sleep(2.0)
         bar = 2 * RATE  # one bar at 120 BPM
-        again, steady = steady_take(jack, bar)
+        def take():
+            return record(jack, 4, "SuperCollider")[:, 0]
+
+        again, steady = steady_take(take, bar, RATE)
         assert np.sqrt(np.mean(again ** 2)) > 1e-3, f"scsynth played silence:\n{lang.output()[-2000:]}"
         assert steady < 0.5, f"scsynth's output never repeated bar for bar ({steady:.2f} dB apart)"
         lang.send("/test/latent", *([2.5] * 8))
@@ -142,9 +106,9 @@ def test_sclang_patch_plays_vamen_loops_from_scsynth_and_follows_the_latent(jack
         time.sleep(1.5)
         latent = [float(v) for v in served.state()["latent"].split(",")]
         assert latent == [2.5] * len(latent), "the patch's ~vamen.latent did not reach vamen"
-        after, _ = steady_take(jack, bar)
+        after, _ = steady_take(take, bar, RATE)
         assert np.sqrt(np.mean(after ** 2)) > 1e-3
-        moved = np.abs(bar_spectrum(again, bar) - bar_spectrum(after, bar)).mean()
+        moved = difference(again, after, bar, RATE)
         assert moved > max(10 * steady, 2.0), (moved, steady)
         health = served.state()
         assert health["supercollider_sent"] >= 2 and not health["last_error"], health
