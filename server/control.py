@@ -29,14 +29,15 @@ Contents
 Control         the control state; ``apply(cmd, now_beat, block_beats)``
 Change          what the render worker and sink must do, from which beat
 WalkSettings    depth, rate, seed of the noise walk (from :mod:`~vamen.server.course`)
+
+Where a command's point (anchor, preset, ``random``) leads, and saving
+presets, is :mod:`vamen.server.points`; a refusal is its :class:`Refused`.
 """
 from __future__ import annotations
 
 import logging
 import math
-import unicodedata
 from dataclasses import dataclass
-from pathlib import PurePath
 from typing import Any, Callable, Mapping
 
 import numpy as np
@@ -44,7 +45,8 @@ import numpy as np
 from vamen.server import commands as c
 from vamen.server import motion, talkback
 from vamen.server.course import Course, WalkSettings
-from vamen.server.presets import PresetStore, validate_name
+from vamen.server.points import Points, Refused, first_line, preset_name_for
+from vamen.server.presets import PresetStore
 
 log = logging.getLogger(__name__)
 
@@ -87,22 +89,6 @@ class Change:
     changed: frozenset[str]
 
 
-class Refused(Exception):
-    """A command that cannot be carried out; its message goes to the sender."""
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
-
-
-def _preset_name_for(path: str) -> str:
-    """A valid preset name from an audio file's name: its stem, cleaned and shortened."""
-    stem = PurePath(path.replace("\\", "/")).stem
-    stem = "".join("_" if unicodedata.category(ch).startswith("C") else ch for ch in stem)
-    return stem.strip()[:64] or "encoded"
-
-
 class Control:
     """The single owner of the control state.
 
@@ -132,13 +118,10 @@ class Control:
                  quantize: float = 1.0, gain: float = 1.0, quality: int = 32,
                  start: Any = None, seed: int | None = None) -> None:
         self.latent_dim = int(latent_dim)
-        self._anchors = {str(k): motion.as_point(v, self.latent_dim) for k, v in anchors.items()}
-        self._anchor_list = list(self._anchors.values())
-        self.presets = presets
+        self.points = Points(self.latent_dim, anchors, presets, seed)
         self._encode = encode
         self._reply: Reply = reply if reply is not None else (lambda address, args, to: None)
         self._extra_state = extra_state
-        self._rng = np.random.default_rng(seed)
         point = motion.as_point(np.zeros(self.latent_dim) if start is None else start, self.latent_dim)
         self._course = Course(point)
         self._glide = 0.0
@@ -163,7 +146,8 @@ class Control:
     quality = property(lambda self: self._quality, doc="Griffin-Lim iterations.")
     subscribers = property(lambda self: tuple(self._subscribers), doc="Feedback destinations.")
     midi_learn_target = property(lambda self: self._midi_learn, doc="Pending MIDI-learn target or None.")
-    anchor_names = property(lambda self: tuple(self._anchors))
+    anchor_names = property(lambda self: tuple(self.points.anchors))
+    presets = property(lambda self: self.points.presets)
 
     def heading(self, beat: float, latest: bool = False):
         """What is in force at ``beat`` (a :class:`~vamen.server.course.Heading`), for saving the session."""
@@ -180,7 +164,7 @@ class Control:
             "course": self._course.snapshot(), "glide": self._glide,
             "tempo": self._tempo, "quantize": self._quantize, "playing": self._playing,
             "gain": self._gain, "quality": self._quality, "subscribers": tuple(self._subscribers),
-            "midi_learn": self._midi_learn, "rng": self._rng.bit_generator.state,
+            "midi_learn": self._midi_learn, "rng": self.points.rng.bit_generator.state,
             "presets": {n: tuple(self.presets[n].tolist()) for n in self.presets.names()},
         }
 
@@ -236,42 +220,7 @@ class Control:
         return Change(from_beat, self._course.trajectory, self._tempo, self._playing, self._gain,
                       self._quality, frozenset(changed))
 
-    # -- points ----------------------------------------------------------------
-
-    def _lookup(self, point: c.Point) -> np.ndarray | None:
-        """A named or indexed point, or None for ``random``; raises Refused if unknown."""
-        if isinstance(point, tuple):  # coordinates, from the autopilot or a restart
-            try:
-                return motion.as_point(point, self.latent_dim)
-            except (ValueError, TypeError) as exc:
-                raise Refused(f"bad coordinates: {exc}") from None
-        if isinstance(point, bool) or not isinstance(point, (int, str)):
-            raise Refused(f"a point is an anchor index or a name, got {point!r}")
-        if isinstance(point, int):
-            if not 0 <= point < len(self._anchor_list):
-                have = f"0..{len(self._anchor_list) - 1}" if self._anchor_list else "none"
-                raise Refused(f"no anchor {point}: this model's anchors are {have}")
-            return self._anchor_list[point]
-        if point == c.RANDOM:
-            return None
-        if point in self.presets:
-            values = self.presets[point]
-            if values.shape != (self.latent_dim,):
-                raise Refused(f"preset {point!r} has {values.size} values; this model has {self.latent_dim}")
-            return motion.as_point(values)
-        if point in self._anchors:
-            return self._anchors[point]
-        raise Refused(f"unknown point {point!r}: no preset or anchor of that name")
-
-    def _points(self, *points: c.Point) -> list[np.ndarray]:
-        """Resolve all points, checking every name before drawing any random one."""
-        found = [self._lookup(p) for p in points]
-        return [self._draw(1.0, None) if p is None else p for p in found]
-
-    def _draw(self, spread: float, seed: int | None) -> np.ndarray:
-        if seed is None:
-            seed = int(self._rng.integers(2**63))
-        return motion.prior_point(self.latent_dim, spread, seed)
+    # -- moving ----------------------------------------------------------------
 
     def _go(self, target: np.ndarray, now: float, land: float, beats: float = 0.0,
             curve: str = "linear") -> Change:
@@ -316,24 +265,24 @@ class Control:
         self._finite(cmd.spread)
         if not 0 <= cmd.spread <= c.MAX_DEPTH or (cmd.seed is not None and cmd.seed < 0):
             raise Refused(f"spread must be within 0..{c.MAX_DEPTH:g} and seed >= 0")
-        return self._go(self._draw(cmd.spread, cmd.seed), now, land)
+        return self._go(self.points.draw(cmd.spread, cmd.seed), now, land)
 
     def _morph(self, cmd: c.Morph, now: float, land: float) -> Change:
         self._finite(cmd.beats)
         if cmd.beats < 0 or cmd.curve not in motion.CURVES:
             raise Refused(f"beats must be >= 0 and curve one of {', '.join(motion.CURVES)}")
-        (end,) = self._points(cmd.point)
+        (end,) = self.points.resolve(cmd.point)
         return self._go(end, now, land, cmd.beats, cmd.curve)
 
     def _interp(self, cmd: c.Interp, now: float, land: float) -> Change:
         self._finite(cmd.fraction)
         if not 0.0 <= cmd.fraction <= 1.0:
             raise Refused(f"fraction must be within 0..1, got {cmd.fraction:g}")
-        a, b = self._points(cmd.a, cmd.b)
+        a, b = self.points.resolve(cmd.a, cmd.b)
         return self._go(motion.Interp(a, b, cmd.fraction).point, now, land, self._glide)
 
     def _anchor(self, cmd: c.Anchor, now: float, land: float) -> Change:
-        (point,) = self._points(cmd.point)
+        (point,) = self.points.resolve(cmd.point)
         return self._go(point, now, land)
 
     def _walk_cmd(self, cmd: c.Walk, now: float, land: float) -> Change:
@@ -353,25 +302,13 @@ class Control:
         self._finite(cmd.beats)
         if cmd.beats < 0:
             raise Refused(f"beats must be >= 0, got {cmd.beats:g}")
-        if cmd.name not in self.presets and cmd.name not in self._anchors:
+        if not self.points.known(cmd.name):
             raise Refused(f"unknown preset {cmd.name!r}")
-        (point,) = self._points(cmd.name)
+        (point,) = self.points.resolve(cmd.name)
         return self._go(point, now, land, cmd.beats, "smooth")
 
-    def _save(self, name: str, point: np.ndarray) -> None:
-        try:
-            validate_name(name)
-        except ValueError as exc:
-            raise Refused(str(exc)) from None
-        if name == c.RANDOM:
-            raise Refused(f"{c.RANDOM!r} is reserved for random points; choose another name")
-        try:
-            self.presets.save(name, point)
-        except OSError as exc:
-            raise Refused(f"cannot save preset {name!r}: {_first_line(exc)}") from None
-
     def _preset_save(self, cmd: c.PresetSave, now: float, land: float) -> None:
-        self._save(cmd.name, self.trajectory.at(now))
+        self.points.save(cmd.name, self.trajectory.at(now))
 
     def _preset_list(self, cmd: c.PresetList, now: float, land: float) -> None:
         self._reply("/vamen/preset/list", self.presets.names(), cmd.source)
@@ -382,8 +319,8 @@ class Control:
         try:
             point = motion.as_point(self._encode(cmd.path), self.latent_dim)
         except Exception as exc:  # the encoder's own errors are one-liners for the sender
-            raise Refused(f"cannot encode {cmd.path}: {_first_line(exc)}") from None
-        self._save(_preset_name_for(cmd.path), point)
+            raise Refused(f"cannot encode {cmd.path}: {first_line(exc)}") from None
+        self.points.save(preset_name_for(cmd.path), point)
         return self._go(point, now, land)
 
     def _encoded(self, cmd: c.Encoded, now: float, land: float) -> Change:
@@ -393,8 +330,8 @@ class Control:
         try:
             point = motion.as_point(cmd.point, self.latent_dim)
         except ValueError as exc:
-            raise Refused(f"cannot encode {cmd.path}: {_first_line(exc)}") from None
-        self._save(_preset_name_for(cmd.path), point)
+            raise Refused(f"cannot encode {cmd.path}: {first_line(exc)}") from None
+        self.points.save(preset_name_for(cmd.path), point)
         return self._go(point, now, land)
 
     # -- handlers: settings ----------------------------------------------------
@@ -473,7 +410,7 @@ class Control:
         values = (
             talkback.latent_string(self.trajectory.at(now_beat)), self.latent_dim, self._tempo,
             self._quantize, int(self._playing), self._gain, self._quality, self._glide,
-            self._course.walk.depth, self._course.walk.rate, self._course.walk.seed, bar, beat, len(self._anchors),
+            self._course.walk.depth, self._course.walk.rate, self._course.walk.seed, bar, beat, len(self.points.anchors),
             len(self.presets), len(self._subscribers), self._midi_learn or "",
         )
         return talkback.state_args(dict(zip(talkback.STATE_KEYS, values)), self._extra_state)

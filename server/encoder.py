@@ -26,16 +26,12 @@ from typing import Callable
 import numpy as np
 
 from . import commands as c
+from .points import first_line
 
 log = logging.getLogger(__name__)
 
 #: Files that may wait to be encoded; one more is refused with "busy".
 MAX_WAITING = 8
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
 
 
 class EncodeWorker:
@@ -89,7 +85,7 @@ class EncodeWorker:
             if point.ndim != 1:
                 raise ValueError(f"the encoder gave an array of shape {point.shape}, not a point")
         except Exception as exc:  # the encoder's errors are one-liners for the sender
-            return c.Encoded(cmd.path, error=f"cannot encode {cmd.path}: {_first_line(exc)}",
+            return c.Encoded(cmd.path, error=f"cannot encode {cmd.path}: {first_line(exc)}",
                              source=cmd.source, at=cmd.at)
         return c.Encoded(cmd.path, tuple(point.tolist()), source=cmd.source, at=cmd.at)
 

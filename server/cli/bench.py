@@ -64,7 +64,8 @@ def _engine(model_path, device, blocksize, quantize, autopilot=None, awake=False
     import tempfile
     from pathlib import Path
 
-    from vamen.server.engine import Engine, ServeOptions
+    from vamen.server.engine import Engine
+    from vamen.server.options import ServeOptions
 
     sinks = ("soundcard",)
     if device is None:

@@ -84,7 +84,8 @@ SINKS = ("soundcard", "file", "supercollider", "notify")
 def command(config_path, quiet, fresh, link, **given):
     """Run the performance server: OSC in, tempo-synced breakbeats out."""
     from vamen.server.config import read_config
-    from vamen.server.engine import Engine, ServeOptions
+    from vamen.server.engine import Engine
+    from vamen.server.options import ServeOptions
 
     values = {}
     if config_path is None and Path("vamen.toml").is_file():

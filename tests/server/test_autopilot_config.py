@@ -8,7 +8,7 @@ import pytest
 
 from vamen.server import commands as c
 from vamen.server.config import ConfigError, read_config
-from vamen.server.engine import ServeOptions
+from vamen.server.options import ServeOptions
 from vamen.server.osc import BadMessage, parse
 from vamen.server.scenes import flight_for, read_flight, resolve
 

@@ -5,7 +5,7 @@ import sys
 import pytest
 
 from vamen.server.config import ConfigError, read_config
-from vamen.server.engine import ServeOptions
+from vamen.server.options import ServeOptions
 
 
 def test_options_from_the_file(tmp_path):

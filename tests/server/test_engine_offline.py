@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from vamen.model.loopmodel import LoopModel
-from vamen.server.engine import Engine, ServeOptions
+from vamen.server.engine import Engine
+from vamen.server.options import ServeOptions
 from vamen.server.osc import parse
 
 from offline import BLOCK, RATE, ManualOutput

@@ -15,7 +15,8 @@ import pytest
 import soundfile as sf
 
 from vamen.model.loopmodel import LoopModel
-from vamen.server.engine import Engine, ServeOptions
+from vamen.server.engine import Engine
+from vamen.server.options import ServeOptions
 from vamen.server.guard import DEFAULT_RATE
 
 from oscclient import Client, message

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from vamen.model.loopmodel import LoopModel
-from vamen.server.engine import Engine, ServeOptions
+from vamen.server.engine import Engine
+from vamen.server.options import ServeOptions
 from vamen.server.folders import Folders, OutsideFolders, default_folders
 
 from oscclient import Client, message

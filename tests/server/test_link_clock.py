@@ -13,7 +13,8 @@ import pytest
 
 from vamen.model.loopmodel import LoopModel
 from vamen.server import commands as c
-from vamen.server.engine import Engine, ServeOptions
+from vamen.server.engine import Engine
+from vamen.server.options import ServeOptions
 from vamen.server.linkclock import TOLERANCE, LinkClock, SampleClock
 
 from linkfake import FakeLink, Session, downbeat_error

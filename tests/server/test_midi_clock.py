@@ -123,7 +123,8 @@ def test_stop_song_position_and_continue(rng):
 @pytest.fixture
 def engine(tiny_model, tmp_path):
     from vamen.model.loopmodel import LoopModel
-    from vamen.server.engine import Engine, ServeOptions
+    from vamen.server.engine import Engine
+    from vamen.server.options import ServeOptions
 
     model = LoopModel.load(tiny_model, "cpu")
     options = ServeOptions(sinks=(), sample_rate=RATE, osc_port=0, presets=tmp_path / "p.json",

@@ -79,7 +79,8 @@ def wait_for(condition, timeout=5.0, what="condition"):
 
 
 def start_engine(model, tmp_path, config: str, **options):
-    from vamen.server.engine import Engine, ServeOptions
+    from vamen.server.engine import Engine
+    from vamen.server.options import ServeOptions
     from vamen.server.output import TimerOutput
 
     path = tmp_path / "vamen.toml"

@@ -11,7 +11,8 @@ from typing import ClassVar
 import pytest
 
 from vamen.model.loopmodel import LoopModel
-from vamen.server.engine import Engine, ServeOptions
+from vamen.server.engine import Engine
+from vamen.server.options import ServeOptions
 from vamen.server.midi.commands import EngineCommand
 from vamen.server.sdnotify import Watchdog, notify
 

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from vamen.model.loopmodel import LoopModel
-from vamen.server.engine import Engine, ServeOptions
+from vamen.server.engine import Engine
+from vamen.server.options import ServeOptions
 
 from oscclient import Client, bundle, message
 
