@@ -16,12 +16,16 @@ same way. The audio never waits for any of it.
 Feedback: with ``feedback = "NAME"`` in ``[midi]``, CC values of absolute
 7-bit knobs are sent to that output port whenever their target moved by
 other means (a preset, OSC, the walk's depth from a pad), ten times a
-second at most, so LED rings and motor faders show the state.
+second at most, so LED rings and motor faders show the state. A knob the
+performer is turning gets nothing back until it has been still for half a
+second: the control thread may not have applied its last value yet, and
+echoing the state as it was would pull a motor fader back against the hand.
 """
 from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import queue
 import threading
 import time
@@ -41,6 +45,7 @@ POLL = 0.002
 SCAN = 0.5
 BACKEND_RETRY = 5.0  # seconds between tries at a MIDI backend that failed (no JACK server yet)
 FEEDBACK_EVERY = 0.1
+HANDS_ON = 0.5  # seconds after a knob moved in which nothing is echoed to it
 
 
 class MidiListener:
@@ -85,6 +90,7 @@ class MidiListener:
         self._tokenizer = Tokenizer()
         self._said: set[str] = set()
         self._echoed: dict[tuple[int, int], int] = {}
+        self._touched: dict[int, float] = {}  # when the controller last moved each CC number
         self._backend_retry = 0.0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -208,9 +214,11 @@ class MidiListener:
         if not events:
             return False
         self.messages += len(events)
+        now = time.monotonic()
         for msg, _ in events:
             if msg.type == "control_change":
                 self._echoed[msg.channel, msg.control] = msg.value  # the knob shows it already
+                self._touched[msg.control] = now
         for cmd in self.router.feed(events):
             try:
                 self._enqueue(cmd)
@@ -223,13 +231,16 @@ class MidiListener:
         if self.feedback_port is None:
             return
         settings = self.settings
+        hands_off = time.monotonic() - HANDS_ON
         for mapping in settings.cc.values():
             if mapping.relative or mapping.bits != 7:
                 continue
+            if self._touched.get(mapping.number, -math.inf) > hands_off:
+                continue
+            channel = mapping.channel if mapping.channel is not None else (settings.channel or 0)
             value = self._state(mapping.target)
             if value is None:
                 continue
-            channel = mapping.channel if mapping.channel is not None else (settings.channel or 0)
             raw = mapping.raw(value)
             if self._echoed.get((channel, mapping.number)) != raw:
                 try:

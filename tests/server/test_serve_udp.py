@@ -33,6 +33,19 @@ def state(client) -> dict:
     return dict(zip(args[::2], args[1::2]))
 
 
+def state_when(client, condition, timeout: float = 10.0) -> dict:
+    """The state, once ``condition(state)`` holds (a change lands on the next beat or block)."""
+    deadline = time.monotonic() + timeout
+    while not condition(s := state(client)):
+        assert time.monotonic() < deadline, f"the state never got there: {s}"
+        time.sleep(0.02)
+    return s
+
+
+def latent_is(value):
+    return lambda s: np.allclose([float(v) for v in s["latent"].split(",")], value, atol=1e-3)
+
+
 def bad_inputs(dim):
     yield message("/vamen/nonsense", 1.0)
     yield message("/vamen/latent", "one", "two")
@@ -58,8 +71,7 @@ def bad_inputs(dim):
 def test_bad_input_matrix_changes_nothing_and_server_keeps_answering(server):
     engine, client = server
     client.send(message("/vamen/latent", *([0.7] * engine.model.latent_dim)))
-    time.sleep(0.05)
-    before = state(client)
+    before = state_when(client, latent_is(0.7))  # landed: nothing of this may still be moving
     for dgram in bad_inputs(engine.model.latent_dim):
         address, args = client.ask(dgram)
         assert address == "/vamen/error", (dgram, address, args)
@@ -84,14 +96,12 @@ def test_presets_round_trip_and_list(server):
     engine, client = server
     client.send(message("/vamen/quantize", 0.0))  # land now: a preset stores the point as heard
     client.send(message("/vamen/latent", *([1.0] * engine.model.latent_dim)))
-    time.sleep(0.05)
+    state_when(client, latent_is(1.0))
     client.send(message("/vamen/preset/save", "verse"))
     assert client.ask(message("/vamen/preset/list")) == ("/vamen/preset/list", ["verse"])
     client.send(message("/vamen/random", 1.0, 3))
     client.send(message("/vamen/preset/load", "verse"))
-    time.sleep(0.3)
-    latent = [float(v) for v in state(client)["latent"].split(",")]
-    assert np.allclose(latent, 1.0, atol=1e-3)
+    state_when(client, latent_is(1.0))
 
 
 def test_subscribers_get_beats_and_latents(server):
