@@ -58,11 +58,11 @@ def test_audio_comes_back_by_itself_after_the_jack_server_dies_and_returns(jack,
         time.sleep(1.5)
         state = s.state()  # the server itself carries on, and says what is wrong
         assert "audio output lost" in state["last_error"], state["last_error"]
-        returned = time.monotonic()
         jack.start()
-        back = wait_until(lambda: any(p.startswith("vamen:") for p in jack.ports()), 5.0,
+        returned = time.monotonic()  # the server is up: from here vamen must find it by itself
+        back = wait_until(lambda: any(p.startswith("vamen:") for p in jack.ports()), 15.0,
                           "vamen's ports reappearing")
-        assert back - returned < 5.0
+        assert back - returned < 5.0, f"vamen's ports came back {back - returned:.1f} s after jackd"
         audio = playing(jack, 2.0)
         assert_continuous(audio)
         state = s.state()

@@ -136,7 +136,7 @@ def test_a_tempo_sent_to_one_reaches_the_other_and_their_bars_line_up(pair, jack
     (a, a_name), (b, b_name) = pair
     asked = time.monotonic()
     a.send("/vamen/tempo", 137.0)
-    wait_for(lambda: abs(b.state()["tempo"] - 137.0) < 0.01, 1.0, "the other instance to take 137 BPM")
+    wait_for(lambda: abs(b.state()["tempo"] - 137.0) < 0.01, 5.0, "the other instance to take 137 BPM")
     took = time.monotonic() - asked
     assert abs(a.state()["tempo"] - 137.0) < 0.01
     time.sleep(2.5)  # the loops re-rendered at 137 on both
@@ -172,7 +172,7 @@ def test_a_third_peer_leads_both_and_switching_clocks_keeps_the_audio(pair, jack
             state = peer.captureAppSessionState()
             state.setTempo(bpm, peer.clock().micros())
             peer.commitAppSessionState(state)
-            wait_for(lambda: all(abs(s.state()["tempo"] - bpm) < 0.01 for s in (a, b)), 2,
+            wait_for(lambda: all(abs(s.state()["tempo"] - bpm) < 0.01 for s in (a, b)), 5,
                      f"both instances to follow the peer to {bpm:g} BPM")
             time.sleep(3.0)
             late = {s: s.state()["underruns"] - under[s] for s in (a, b)}
@@ -189,7 +189,7 @@ def test_a_third_peer_leads_both_and_switching_clocks_keeps_the_audio(pair, jack
             state = peer.captureAppSessionState()
             state.setTempo(100.0, peer.clock().micros())
             peer.commitAppSessionState(state)
-            wait_for(lambda: all(abs(s.state()["tempo"] - 100.0) < 0.01 for s in (a, b)), 2,
+            wait_for(lambda: all(abs(s.state()["tempo"] - 100.0) < 0.01 for s in (a, b)), 5,
                      "both instances to follow the peer to 100 BPM")
             time.sleep(3.0)
         audio = record_both(jack, 6, a_name, b_name)

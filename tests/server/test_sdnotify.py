@@ -4,8 +4,9 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 import pytest
@@ -90,9 +91,11 @@ class Hang(EngineCommand):
     """A command that keeps the control thread busy, as a bug might."""
 
     seconds: float = 1.5
+    started: threading.Event = field(default_factory=threading.Event, compare=False)
     address: ClassVar[str] = "/test/hang"
 
     def run(self, engine) -> None:
+        self.started.set()
         time.sleep(self.seconds)
 
 
@@ -105,11 +108,13 @@ def test_watchdog_pings_come_from_the_control_thread(systemd, tiny_model, tmp_pa
     engine = Engine(options, model, output_factory=ManualOutput).start()
     try:
         assert systemd.listen(1.0).count("WATCHDOG=1") >= 3
-        engine.commands.put(Hang(2.0))
-        systemd.listen(0.3)  # the hang begins
-        assert "WATCHDOG=1" not in systemd.listen(1.2)  # a hung control thread stops the pings
-        systemd.listen(0.8)
-        assert systemd.listen(1.0).count("WATCHDOG=1") >= 3  # and they come back with it
+        hang = Hang(4.0)
+        engine.commands.put(hang)
+        assert hang.started.wait(5.0), "the control thread never took the command"
+        systemd.listen(0.25)  # pings sent before the hang began
+        assert "WATCHDOG=1" not in systemd.listen(2.0)  # a hung control thread stops the pings
+        systemd.wait_for("WATCHDOG=1", 10.0)  # and they come back with it
+        assert systemd.listen(1.0).count("WATCHDOG=1") >= 3
     finally:
         engine.close()
 

@@ -14,7 +14,8 @@ RATE = 48000
 def served_on_jack(jack, model, tmp_path, *args) -> Vamen:
     """``vamen serve`` playing to the JACK dummy card, its ports up."""
     server = Vamen(model, tmp_path, "--device", "JACK", *args, env=jack.env())
-    jack.wait_for_ports("vamen", direction="output")
+    ports = jack.wait_for_ports("vamen:", direction="output", timeout=30.0)
+    assert ports, f"vamen's JACK ports never appeared:\n{server.output()[-2000:]}"
     return server
 
 
