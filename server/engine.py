@@ -26,8 +26,7 @@ import numpy as np
 
 from .autopilot import Autopilot, off_state
 from .clock import BEATS_PER_BAR, TempoMap
-from .commands import AutopilotSwitch
-from .commands import Encode
+from .commands import AutopilotSwitch, Encode, State
 from .control import Change, Control
 from .midi.commands import EngineCommand
 from .encoder import EncodeWorker
@@ -373,7 +372,10 @@ class Engine:
         if at_beat is None and getattr(cmd, "at", None) is not None:
             ahead = (cmd.at - time.time()) * self.sample_rate
             at_beat = self.tempo_map.beat_at(self.player.position + ahead)
-        change = self.control.apply(cmd, self.earliest_beat(), self.block_beats(), at_beat=at_beat)
+        # A change lands no earlier than one render ahead; the state is told as it sounds now,
+        # so bar, beat and latent agree with the autopilot's figures in the same reply.
+        now = self.now_beat() if isinstance(cmd, State) else self.earliest_beat()
+        change = self.control.apply(cmd, now, self.block_beats(), at_beat=at_beat)
         if change is not None:
             self.follow(change)
         return change

@@ -157,3 +157,20 @@ def test_a_corrupt_session_file_is_ignored(tiny_model, tmp_path):
                model, output_factory=ManualOutput).start(background=False)
     assert np.allclose(e.control.target, 0.0)
     e.close()
+
+
+def test_state_tells_the_bar_playing_now_even_just_before_a_bar_line(engine):
+    """A change lands a render ahead; the state is told as it sounds (a dashboard, a
+    live coder's clock), so just before a bar line it is still the old bar."""
+    got = []
+    engine.osc.send = lambda address, args, to: got.append((address, args))
+    while engine.now_beat() < 3.93:
+        engine.worker.step()
+        engine.output.play(1)
+    assert engine.earliest_beat() >= 4.0  # a change asked for now would land in the next bar
+    now = engine.now_beat()
+    send(engine, "/vamen/state")
+    ((address, args),) = got
+    state = dict(zip(args[::2], args[1::2]))
+    assert address == "/vamen/state"
+    assert state["bar"] == 0 and state["beat"] == pytest.approx(now, abs=1e-6)
