@@ -94,10 +94,8 @@ class Control:
 
     Parameters
     ----------
-    latent_dim : int
-    anchors : mapping of str to array_like [shape=(latent_dim,)]
-        Named points from the checkpoint, in order: index i is the i-th.
-    presets : PresetStore
+    latent_dim, anchors, presets, seed
+        Where commands' points lead: see :class:`~vamen.server.points.Points`.
     encode : callable (str -> np.ndarray [shape=(latent_dim,)]), optional
         Encodes an audio file; may raise, its message becomes the error reply.
     reply : callable (address, args, (host, port) or None), optional
@@ -108,8 +106,6 @@ class Control:
         Initial settings (defaults 120 BPM, 1 beat, 1.0, 32 iterations).
     start : array_like [shape=(latent_dim,)], optional
         Initial point (default: the centre of the latent space).
-    seed : int, optional
-        Seeds the draws for ``random`` without a seed, for reproducible runs.
     """
 
     def __init__(self, latent_dim: int, anchors: Mapping[str, Any], presets: PresetStore, *,
