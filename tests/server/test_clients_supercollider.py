@@ -95,6 +95,7 @@ def test_sclang_patch_plays_vamen_loops_from_scsynth_and_follows_the_latent(jack
                        "--sclang", f"127.0.0.1:{lang.port}", port=vamen_port)
         time.sleep(2.0)
         bar = 2 * RATE  # one bar at 120 BPM
+
         def take():
             return record(jack, 4, "SuperCollider")[:, 0]
 

@@ -162,15 +162,20 @@ def test_a_corrupt_session_file_is_ignored(tiny_model, tmp_path):
 def test_state_tells_the_bar_playing_now_even_just_before_a_bar_line(engine):
     """A change lands a render ahead; the state is told as it sounds (a dashboard, a
     live coder's clock), so just before a bar line it is still the old bar."""
-    got = []
-    engine.osc.send = lambda address, args, to: got.append((address, args))
+    from oscclient import Client, message
+
     while engine.now_beat() < 3.93:
         engine.worker.step()
         engine.output.play(1)
     assert engine.earliest_beat() >= 4.0  # a change asked for now would land in the next bar
     now = engine.now_beat()
-    send(engine, "/vamen/state")
-    ((address, args),) = got
+    client = Client(engine.osc)  # over real UDP; this test plays the control thread's part
+    try:
+        client.send(message("/vamen/state"))
+        engine.take(engine.commands.get(timeout=5))
+        address, args = client.reply()
+    finally:
+        client.close()
     state = dict(zip(args[::2], args[1::2]))
     assert address == "/vamen/state"
     assert state["bar"] == 0 and state["beat"] == pytest.approx(now, abs=1e-6)
