@@ -498,7 +498,7 @@ threading.Thread(target=lambda: (sys.stdin.read(), done.set()), daemon=True).sta
 
 def report(event="status"):
     print(json.dumps({"event": event, "t": time.monotonic(), "calls": state["calls"],
-                      "active": stream.active, "stopped": stream.stopped,
+                      "frames": state["frames"], "active": stream.active, "stopped": stream.stopped,
                       "xruns": state["xruns"], "flags": state["flags"][-4:]}), flush=True)
 
 report("started")
@@ -520,8 +520,8 @@ os._exit(0)
 class SinePlayer:
     """A subprocess playing a sine into JACK through PortAudio, reporting its stream.
 
-    Every 50 ms it prints ``{"event", "t", "calls", "active", "stopped",
-    "xruns", "flags"}``; :attr:`reports` collects them. ``xrun_at`` seconds
+    Every 50 ms it prints ``{"event", "t", "calls", "frames", "active",
+    "stopped", "xruns", "flags"}``; :attr:`reports` collects them. ``xrun_at`` seconds
     after the start its callback sleeps 50 ms once, causing one xrun.
     :meth:`close` ends it: ``"closed"`` when the stream stopped normally,
     ``"abandoned"`` when JACK had died under it.

@@ -108,6 +108,26 @@ def record_both(jack, seconds, a_name, b_name) -> np.ndarray:
     return audio[int(0.1 * RATE):]  # jack_rec needs a moment to connect
 
 
+def matched_take(jack, seconds, bpm, servers, names, tries: int = 3):
+    """Record both outputs; ``(audio, lag, mismatch)`` of the first take whose two channels match.
+
+    A take during which either instance counted an underrun or a late loop
+    (a shared 2-core machine running two renderers) is taken again, up to
+    ``tries`` takes; a take that does not match with both counters still is
+    returned at once, for the test to fail on.
+    """
+    def counters():
+        return [(st["underruns"], st["late_loops"]) for st in (s.state() for s in servers)]
+
+    for _ in range(tries):
+        before = counters()
+        audio = record_both(jack, seconds, *names)
+        lag, mismatch = bar_lag(audio, bpm)
+        if mismatch < 0.05 or counters() == before:
+            break
+    return audio, lag, mismatch
+
+
 def bar_lag(audio: np.ndarray, bpm: float) -> tuple[int, float]:
     """Samples by which the second channel's bars follow the first's (within half a bar), and the match.
 
@@ -140,9 +160,8 @@ def test_a_tempo_sent_to_one_reaches_the_other_and_their_bars_line_up(pair, jack
     took = time.monotonic() - asked
     assert abs(a.state()["tempo"] - 137.0) < 0.01
     time.sleep(2.5)  # the loops re-rendered at 137 on both
-    audio = record_both(jack, 4, a_name, b_name)
+    audio, lag, mismatch = matched_take(jack, 4, 137.0, (a, b), (a_name, b_name))
     assert np.sqrt(np.mean(audio ** 2)) > 1e-3
-    lag, mismatch = bar_lag(audio, 137.0)
     assert mismatch < 0.05, f"the two recordings do not match at any lag ({mismatch:.3f}); {trouble(a, b)}"
     assert abs(lag) <= SAME_BAR * RATE, (
         f"bar lines {lag / RATE * 1000:+.2f} ms apart (tempo reached the other in {took:.2f} s); "
@@ -192,17 +211,22 @@ def test_a_third_peer_leads_both_and_switching_clocks_keeps_the_audio(pair, jack
             wait_for(lambda: all(abs(s.state()["tempo"] - 100.0) < 0.01 for s in (a, b)), 5,
                      "both instances to follow the peer to 100 BPM")
             time.sleep(3.0)
-        audio = record_both(jack, 6, a_name, b_name)
-        lag, mismatch = bar_lag(audio, 100.0)
+        before = reference.latest
+        audio, lag, mismatch = matched_take(jack, 6, 100.0, (a, b), (a_name, b_name))
+        after = reference.latest
         assert mismatch < 0.05 and abs(lag) <= SAME_BAR * RATE, (
             f"bar lines {lag / RATE * 1000:+.2f} ms apart, mismatch {mismatch:.3f}; {trouble(a, b)}")
-        # each plays bars of four beats at 100 BPM: the recordings repeat every 115200
-        # samples (to 0.25 %: under load the dummy card falls behind the wall clock that
-        # Link keeps, and vamen rightly fits its bars to Link's, in fewer card samples)
-        bar = int(4 * 60 / 100 * RATE)
+        # each plays bars of four beats at 100 BPM, 2.4 s of Link's wall clock. Under load
+        # the dummy card falls behind that clock, and vamen rightly fits its bars to Link's,
+        # in fewer card samples: the bar is 2.4 s at the rate the card kept meanwhile, as the
+        # reference client counted its frames (to 0.25 %)
+        card_rate = (after["frames"] - before["frames"]) / (after["t"] - before["t"])
+        bar = int(round(4 * 60 / 100 * card_rate))
         for channel in (0, 1):
             found = period(audio[:, channel], bar)
-            assert abs(found - bar) <= 0.0025 * bar, f"bars of {found} samples, not {bar}; {trouble(a, b)}"
+            assert abs(found - bar) <= 0.0025 * bar, (
+                f"bars of {found} samples, not {bar} (the card ran at {card_rate:.0f} Hz); "
+                f"{trouble(a, b)}")
         for s in (a, b):
             health = s.state()
             assert health["link_tempo"] == pytest.approx(100.0, abs=0.01)
