@@ -12,6 +12,7 @@ import numpy as np
 
 from jackd import record
 from test_serve_jack import assert_continuous, served_on_jack
+from waiting import wait_for
 
 RATE = 48000
 
@@ -40,15 +41,6 @@ def playing(jack, seconds=1.0) -> np.ndarray:
     return audio
 
 
-def wait_until(condition, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return time.monotonic()
-        time.sleep(0.05)
-    raise AssertionError(f"{what} did not happen within {timeout} s")
-
-
 def test_audio_comes_back_by_itself_after_the_jack_server_dies_and_returns(jack, tiny_model, tmp_path):
     s = served_on_jack(jack, tiny_model, tmp_path)
     try:
@@ -60,8 +52,9 @@ def test_audio_comes_back_by_itself_after_the_jack_server_dies_and_returns(jack,
         assert "audio output lost" in state["last_error"], state["last_error"]
         jack.start()
         returned = time.monotonic()  # the server is up: from here vamen must find it by itself
-        back = wait_until(lambda: any(p.startswith("vamen:") for p in jack.ports()), 15.0,
-                          "vamen's ports reappearing")
+        wait_for(lambda: any(p.startswith("vamen:") for p in jack.ports()), 15.0,
+                 "vamen's ports reappearing")
+        back = time.monotonic()
         assert back - returned < 5.0, f"vamen's ports came back {back - returned:.1f} s after jackd"
         audio = playing(jack, 2.0)
         assert_continuous(audio)
@@ -78,10 +71,10 @@ def test_a_crashed_audio_process_is_replaced(jack, tiny_model, tmp_path):
         playing(jack)
         (child,) = audio_children(s.proc.pid)
         os.kill(child, signal.SIGKILL)
-        wait_until(lambda: [c for c in audio_children(s.proc.pid) if c != child], 5.0,
-                   "a new audio process")
-        wait_until(lambda: any(p.startswith("vamen:") for p in jack.ports()), 5.0,
-                   "vamen's ports reappearing")
+        wait_for(lambda: [c for c in audio_children(s.proc.pid) if c != child], 5.0,
+                 "a new audio process")
+        wait_for(lambda: any(p.startswith("vamen:") for p in jack.ports()), 5.0,
+                 "vamen's ports reappearing")
         assert_continuous(playing(jack, 1.5))
         assert s.state()["audio_restarts"] == 1
     finally:
@@ -94,10 +87,10 @@ def test_a_killed_server_takes_its_audio_process_with_it(jack, tiny_model, tmp_p
         (child,) = audio_children(s.proc.pid)
         s.proc.kill()
         s.proc.wait(5)
-        wait_until(lambda: not os.path.exists(f"/proc/{child}") or _zombie(child), 3.0,
-                   "the audio process ending")
-        wait_until(lambda: not any(p.startswith("vamen:") for p in jack.ports()), 3.0,
-                   "vamen's ports going")
+        wait_for(lambda: not os.path.exists(f"/proc/{child}") or _zombie(child), 3.0,
+                 "the audio process ending")
+        wait_for(lambda: not any(p.startswith("vamen:") for p in jack.ports()), 3.0,
+                 "vamen's ports going")
     finally:
         s.stop()
 

@@ -15,6 +15,7 @@ from vamen.server.options import ServeOptions
 from vamen.server.folders import Folders, OutsideFolders, default_folders
 
 from oscclient import Client, message
+from waiting import wait_for
 
 
 @pytest.fixture
@@ -111,10 +112,9 @@ def test_encode_inside_the_folder_still_goes_there(server, breaks):
         time.sleep(0.1)
     else:
         pytest.fail("the encoded file never became a preset")
-    deadline = time.monotonic() + 5
-    while (after := state(client))["latent"] == before["latent"] and time.monotonic() < deadline:
-        time.sleep(0.02)  # the point lands at the next beat
-    assert after["presets"] == 1 and after["latent"] != before["latent"]
+    after = wait_for(lambda: (st := state(client))["latent"] != before["latent"] and st, 5,
+                     "the encoded point to land (at the next beat)")
+    assert after["presets"] == 1
     expected = engine.model.encode_file(inside / "kept.wav")
     heard = np.array([float(v) for v in after["latent"].split(",")])
     np.testing.assert_allclose(heard, expected, atol=1e-3)

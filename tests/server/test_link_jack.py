@@ -20,6 +20,7 @@ import pytest
 
 from clients import Vamen, need
 from jackd import Recording
+from waiting import wait_for
 
 pytestmark = pytest.mark.jack
 
@@ -70,14 +71,6 @@ def pair(jack, tmp_path):
     finally:
         for s in (a, b):
             s.stop()
-
-
-def wait_for(condition, timeout, what):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.05)
 
 
 def trouble(*servers) -> str:

@@ -14,6 +14,8 @@ import time
 import numpy as np
 import pytest
 
+from waiting import wait_for
+
 pytestmark = pytest.mark.jack
 
 JACK_MIDI = "mido.backends.rtmidi/UNIX_JACK"
@@ -68,14 +70,6 @@ def model(tiny_model):
     from vamen.model.loopmodel import LoopModel
 
     return LoopModel.load(tiny_model, "cpu")
-
-
-def wait_for(condition, timeout=5.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
 
 
 def start_engine(model, tmp_path, config: str, **options):

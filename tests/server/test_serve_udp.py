@@ -10,6 +10,7 @@ from vamen.server.engine import Engine
 from vamen.server.options import ServeOptions
 
 from oscclient import Client, bundle, message
+from waiting import wait_for
 
 STABLE = ("latent", "latent_dim", "tempo", "quantize", "playing", "gain", "quality", "glide",
           "walk_depth", "walk_rate", "walk_seed", "anchors", "presets", "subscribers")
@@ -129,16 +130,9 @@ def test_future_bundle_lands_later_without_blocking_ping(server):
 
 def test_recording_grows_while_serving(server):
     engine, client = server
-
-    def written_after(frames, timeout):
-        deadline = time.monotonic() + timeout
-        while engine.recorder.frames_written <= frames and time.monotonic() < deadline:
-            time.sleep(0.02)
-        return engine.recorder.frames_written
-
-    first = written_after(0, 10.0)  # the first loop renders first; a loaded machine takes longer
-    assert first > 0, "nothing was recorded in 10 s"
+    # the first loop renders first, which takes longer on a loaded machine
+    first = wait_for(lambda: engine.recorder.frames_written, 10, "the first recorded frames")
     # then it keeps growing, in step with the clock (half a second within five)
-    grown = written_after(first + 0.5 * 22050, 5.0)
-    assert grown > first + 0.5 * 22050, f"{grown - first} frames recorded in 5 s"
+    wait_for(lambda: engine.recorder.frames_written > first + 0.5 * 22050, 5,
+             "half a second more of recording")
     assert math.isfinite(engine.worker.render_ms()[0])
