@@ -1,5 +1,14 @@
 """The frozen configuration that travels inside every checkpoint.
 
+Two kinds of features exist (``features``):
+
+- ``"linear"``: the log-magnitude of every STFT bin, the full-band default
+  since format 2. Nothing is thrown away between the decoder and Griffin-Lim,
+  so the renderer is capped only by phase reconstruction (about -20 dB
+  spectral convergence on real breaks, against about -11 dB through 128 mels).
+- ``"mel"``: ``n_mels`` Slaney mel bands, the 22.05 kHz models before it.
+  A checkpoint that does not name its features is one of these.
+
 A loop is ``bars`` bars of 4/4 at the reference ``tempo``. Its log-mel
 spectrogram always has :attr:`LoopConfig.frames` frames, whatever tempo the
 audio was played at: the STFT hop is chosen per loop so that one loop fills
@@ -13,6 +22,10 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+FEATURES = ("linear", "mel")
+# What a checkpoint written before ``features`` existed was: 128 log-mel bands
+# at 22.05 kHz over -80..30 dB. Its config names every other field.
+LEGACY = {"features": "mel"}
 
 @dataclass(frozen=True)
 class LoopConfig:
@@ -26,8 +39,11 @@ class LoopConfig:
         FFT size (and Hann window length) in samples.
     hop_length : int
         Nominal analysis hop at the reference tempo, in samples.
+    features : str
+        ``"linear"`` (log-magnitude STFT bins) or ``"mel"`` (log-mel bands).
     n_mels : int
-        Number of Slaney mel bands (librosa's default filters).
+        Number of Slaney mel bands (librosa's default filters); only used
+        when ``features == "mel"``.
     fmin, fmax : float
         Mel filter band edges in Hz; ``fmax=0`` means ``sample_rate / 2``.
     db_min, db_max : float
@@ -42,18 +58,19 @@ class LoopConfig:
         Width of the convolutional encoder and decoder.
     """
 
-    sample_rate: int = 22050
+    sample_rate: int = 44100
     n_fft: int = 1024
     hop_length: int = 256
     n_mels: int = 128
     fmin: float = 0.0
     fmax: float = 0.0
-    db_min: float = -80.0
-    db_max: float = 30.0
+    db_min: float = -70.0
+    db_max: float = 50.0
     tempo: float = 120.0
     bars: int = 1
     latent_dim: int = 16
     channels: int = 128
+    features: str = "linear"
 
     def __post_init__(self) -> None:
         problems = []
@@ -75,6 +92,8 @@ class LoopConfig:
             problems.append(f"sample_rate must be at least 8000, not {self.sample_rate}")
         if self.channels < 8:
             problems.append(f"channels must be at least 8, not {self.channels}")
+        if self.features not in FEATURES:
+            problems.append(f"features must be one of {', '.join(FEATURES)}, not {self.features!r}")
         if problems:
             raise ValueError("; ".join(problems))
 
@@ -83,6 +102,11 @@ class LoopConfig:
     def n_freqs(self) -> int:
         """Number of linear STFT bins, ``n_fft // 2 + 1``."""
         return self.n_fft // 2 + 1
+
+    @property
+    def n_bins(self) -> int:
+        """Feature rows per frame: STFT bins for linear features, else mel bands."""
+        return self.n_freqs if self.features == "linear" else self.n_mels
 
     @property
     def mel_fmax(self) -> float:
@@ -123,8 +147,13 @@ class LoopConfig:
         unknown = sorted(set(data) - set(fields))
         if unknown:
             raise ValueError(f"unknown config keys: {', '.join(unknown)}")
-        kwargs = {}
+        kwargs: dict[str, Any] = {k: v for k, v in LEGACY.items() if k not in data}
         for name, value in data.items():
+            if fields[name].type in ("str", str):
+                if not isinstance(value, str):
+                    raise ValueError(f"config key {name} is not a string")
+                kwargs[name] = value
+                continue
             want = float if fields[name].type in ("float", float) else int
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise ValueError(f"config key {name} is not a number")

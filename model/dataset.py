@@ -139,8 +139,7 @@ class MelBatches:
 
     def _mel(self, fitted: np.ndarray, hop: int) -> torch.Tensor:
         spec = stft(torch.from_numpy(fitted)[None], self.front.config.n_fft, hop)
-        fb, _ = self.front.filters()
-        return self.front.normalise(fb @ (spec.real ** 2 + spec.imag ** 2))[0]
+        return self.front.normalise(self.front.project(spec.real ** 2 + spec.imag ** 2))[0]
 
     def epoch(self, rng: np.random.Generator, batch_size: int):
         """Yield shuffled batches [B, n_mels, frames] for one epoch."""

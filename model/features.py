@@ -1,9 +1,11 @@
-"""Audio to normalised log-mel spectrograms and back to linear magnitudes.
+"""Audio to normalised log spectrograms (linear bins or mel bands) and back.
 
-The mel filters are librosa's Slaney filters, so features match
-``librosa.feature.melspectrogram`` computed with the same hop. Power mel
-values are turned into dB and mapped from the config's fixed dB range onto
-[0, 1], the range the VAE sees.
+With ``features == "linear"`` (the full-band models) the features are the
+power of every STFT bin; with ``"mel"`` they are librosa's Slaney mel bands,
+so they match ``librosa.feature.melspectrogram`` computed with the same hop.
+Either way power is turned into dB and mapped from the config's fixed dB
+range onto [0, 1], the range the VAE sees. The method names say "mel" for
+history: they mean "the model's features" whichever kind those are.
 """
 from __future__ import annotations
 
@@ -54,12 +56,18 @@ class MelFrontEnd:
         hop = self.config.hop_for(audio.shape[-1])
         return resample_loop(audio, self.config.frames * hop), hop
 
+    def project(self, power: torch.Tensor) -> torch.Tensor:
+        """STFT power [..., n_freqs, frames] -> feature power [..., n_bins, frames]."""
+        if self.config.features == "linear":
+            return power
+        fb, _ = self.filters(power.device)
+        return fb @ power
+
     def power_mel(self, audio: torch.Tensor) -> torch.Tensor:
-        """Power mel spectrogram of loops, [..., L] -> [..., n_mels, frames]."""
+        """Feature power of loops, [..., L] -> [..., n_bins, frames]."""
         fitted, hop = self.fit_loop(audio)
         spec = stft(fitted, self.config.n_fft, hop)
-        fb, _ = self.filters(audio.device)
-        return fb @ (spec.real ** 2 + spec.imag ** 2)
+        return self.project(spec.real ** 2 + spec.imag ** 2)
 
     def normalise(self, power_mel: torch.Tensor) -> torch.Tensor:
         c = self.config
@@ -85,30 +93,33 @@ class MelFrontEnd:
 
         Returns
         -------
-        torch.Tensor [shape=(..., n_mels, frames)], values in [0, 1]
+        torch.Tensor [shape=(..., n_bins, frames)], values in [0, 1]
         """
         return self.normalise(self.power_mel(audio))
 
     # -- inversion --------------------------------------------------------
     def magnitude(self, mel: torch.Tensor, refine: int = 0) -> torch.Tensor:
-        """Linear STFT magnitude from normalised mel.
+        """Linear STFT magnitude from normalised features.
 
-        The pseudo-inverse of the filter bank, clipped at zero, then
+        Linear features are the magnitude already (``refine`` is ignored).
+        For mel features: the pseudo-inverse of the filter bank, clipped at zero, then
         optionally ``refine`` multiplicative non-negative least-squares
         updates (Lee and Seung), which sharpen the spectrum between mel
         band centres.
 
         Parameters
         ----------
-        mel : torch.Tensor [shape=(..., n_mels, frames)]
+        mel : torch.Tensor [shape=(..., n_bins, frames)]
         refine : int
 
         Returns
         -------
         torch.Tensor [shape=(..., n_fft // 2 + 1, frames)]
         """
-        fb, pinv = self.filters(mel.device)
         target = self.denormalise(mel)
+        if self.config.features == "linear":
+            return target.sqrt()
+        fb, pinv = self.filters(mel.device)
         power = (pinv @ target).clamp_min(0.0)
         if refine > 0:
             power = power + 1e-10

@@ -39,13 +39,13 @@ class LoopVAE(nn.Module):
     Parameters
     ----------
     config : LoopConfig
-        Uses ``n_mels``, ``frames``, ``channels`` and ``latent_dim``.
+        Uses ``n_bins``, ``frames``, ``channels`` and ``latent_dim``.
     """
 
     def __init__(self, config: LoopConfig):
         super().__init__()
         self.config = config
-        c, n_mels = config.channels, config.n_mels
+        c, n_mels = config.channels, config.n_bins
         self.frames = config.frames
         self.inner = padded_frames(self.frames)
         bottleneck = self.inner // 2 ** DOWNSAMPLINGS
@@ -73,7 +73,7 @@ class LoopVAE(nn.Module):
 
         Parameters
         ----------
-        mel : torch.Tensor [shape=(B, n_mels, frames)]
+        mel : torch.Tensor [shape=(B, n_bins, frames)]
 
         Returns
         -------
@@ -95,7 +95,7 @@ class LoopVAE(nn.Module):
 
         Returns
         -------
-        torch.Tensor [shape=(B, n_mels, frames)]; unclipped, roughly [0, 1]
+        torch.Tensor [shape=(B, n_bins, frames)]; unclipped, roughly [0, 1]
         """
         h = self.from_latent(z).view(z.shape[0], self.config.channels, self.bottleneck)
         return self.decoder(h)[..., : self.frames]

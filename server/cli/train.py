@@ -24,13 +24,20 @@ from .common import stderr_bar
               help="KL weight after warm-up.")
 @click.option("--free-bits", type=click.FloatRange(min=0), default=0.25, show_default=True,
               help="Nats per latent dimension that cost nothing (fights collapse).")
+@click.option("--flux", type=click.FloatRange(min=0), default=1.0, show_default=True,
+              help="Weight of the loss on the spectrum's frame-to-frame change (sharp hits).")
+@click.option("--sample-rate", type=click.Choice(["22050", "44100", "48000"]), default="44100",
+              show_default=True, help="The model's sample rate (new models only).")
+@click.option("--features", type=click.Choice(["linear", "mel"]), default="linear",
+              show_default=True,
+              help="What the decoder makes: every STFT bin (full detail) or 128 mel bands.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default=None, help="torch device (default: cuda when present, else cpu).")
 @click.option("--resume", is_flag=True, help="Continue from the training state saved in --out.")
 @click.option("--half", is_flag=True, help="Store the final weights as float16 (half the size).")
 @click.option("--no-report", is_flag=True, help="Skip the report folder next to the model.")
-def command(data_dir, out, epochs, latent_dim, channels, batch_size, lr, beta, free_bits, seed,
-            device, resume, half, no_report):
+def command(data_dir, out, epochs, latent_dim, channels, batch_size, lr, beta, free_bits, flux,
+            sample_rate, features, seed, device, resume, half, no_report):
     """Train a model on DATA_DIR (wav, flac, aiff, ogg, mp3; cut into bars)."""
     import torch
 
@@ -40,8 +47,11 @@ def command(data_dir, out, epochs, latent_dim, channels, batch_size, lr, beta, f
     from vamen.model.train import TrainOptions, train_folder
 
     options = TrainOptions(epochs=epochs, batch_size=batch_size, learning_rate=lr, beta=beta,
-                           free_bits=free_bits, seed=seed)
-    config = None if resume else LoopConfig(latent_dim=latent_dim, channels=channels)
+                           free_bits=free_bits, flux=flux, seed=seed)
+    legacy = {} if features == "linear" else {"db_min": -80.0, "db_max": 30.0}
+    config = None if resume else LoopConfig(latent_dim=latent_dim, channels=channels,
+                                            sample_rate=int(sample_rate), features=features,
+                                            **legacy)
     dev = torch.device(device) if device else None
     files = len(find_audio(data_dir)) if Path(data_dir).is_dir() else 0
     with ExitStack() as stack:

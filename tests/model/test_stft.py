@@ -26,8 +26,12 @@ def test_stft_wraps_around_the_loop(rng):
     assert torch.allclose(torch.roll(a, 5, dims=-1), b, atol=1e-3)
 
 
+#: The 22.05 kHz mel models that came before the full-band ones: still loaded and played.
+MEL = LoopConfig(features="mel", sample_rate=22050, db_min=-80.0, db_max=30.0)
+
+
 def test_mel_matches_librosa_away_from_the_seam(rng):
-    c = LoopConfig()
+    c = MEL
     front = MelFrontEnd(c)
     n = c.frames * c.hop_length
     x = rng.standard_normal(n).astype(np.float32) * 0.1
@@ -36,6 +40,22 @@ def test_mel_matches_librosa_away_from_the_seam(rng):
                                          hop_length=c.hop_length, n_mels=c.n_mels)
     inner = slice(4, c.frames - 4)  # librosa pads edges by reflection, we wrap
     np.testing.assert_allclose(ours[:, inner], ref[:, inner], rtol=1e-3, atol=1e-6)
+
+
+def test_linear_features_are_librosa_stft_power_to_the_top_of_the_band(rng):
+    c = LoopConfig()
+    assert c.features == "linear" and c.sample_rate == 44100 and c.n_bins == c.n_fft // 2 + 1
+    front = MelFrontEnd(c)
+    n = c.frames * c.hop_length
+    x = rng.standard_normal(n).astype(np.float32) * 0.1
+    ours = front.power_mel(torch.from_numpy(x)[None])[0].numpy()
+    ref = np.abs(librosa.stft(x, n_fft=c.n_fft, hop_length=c.hop_length)) ** 2
+    inner = slice(4, c.frames - 4)
+    np.testing.assert_allclose(ours[:, inner], ref[:, inner], rtol=1e-3, atol=1e-4)
+    # and the magnitude comes back from the features with nothing lost in between
+    mag = front.magnitude(front.normalise(torch.from_numpy(ours)))
+    loud = ours > 10 ** (c.db_min / 10)
+    np.testing.assert_allclose(mag.numpy()[loud] ** 2, ours[loud], rtol=1e-3)
 
 
 @pytest.mark.parametrize("length", [1000, 1600, 2205, 4411])
@@ -54,7 +74,7 @@ def test_normalised_mel_is_in_unit_range_and_inverts(rng):
     front = MelFrontEnd(c)
     x = torch.from_numpy(rng.standard_normal((1, c.frames * c.hop_length)).astype(np.float32))
     mel = front.loop_mel(x)
-    assert mel.shape == (1, c.n_mels, c.frames)
+    assert mel.shape == (1, c.n_bins, c.frames)
     assert 0.0 <= float(mel.min()) and float(mel.max()) <= 1.0
     power = front.power_mel(x)
     back = front.denormalise(front.normalise(power))
