@@ -278,7 +278,9 @@ def _play(hits: list[_Hit], times: np.ndarray, kit: Kit, n: int) -> np.ndarray:
 
 # -- public -----------------------------------------------------------------
 def synth_break(seed: int, *, sample_rate: int = 22050, tempo: float | None = None,
-                bars: int = 1) -> tuple[np.ndarray, BreakInfo]:
+                bars: int = 1,
+                kit: Callable[[np.random.Generator, int, frozenset[str]], Kit] | None = None,
+                ) -> tuple[np.ndarray, BreakInfo]:
     """Synthesise one drum-break loop from a seed.
 
     Parameters
@@ -293,6 +295,10 @@ def synth_break(seed: int, *, sample_rate: int = 22050, tempo: float | None = No
         near the pattern's own tempo.
     bars : int
         Loop length in bars of 4/4.
+    kit : callable, optional
+        ``kit(rng, sample_rate, voices) -> Kit`` draws the drums; default
+        the procedural kit (:meth:`Kit.draw`). :mod:`vamen.model.recorded`
+        passes one that plays recorded one-shots.
 
     Returns
     -------
@@ -326,8 +332,10 @@ def synth_break(seed: int, *, sample_rate: int = 22050, tempo: float | None = No
     times = _times(hits, tempo, swing, arrange_rng)
 
     n = int(round(bars * 240.0 / tempo * sample_rate))
-    kit = Kit.draw(kit_rng, sample_rate, voices=frozenset(h.voice for h in hits))
-    audio = room(_play(hits, times, kit, n), sample_rate, mix_rng)
+    voices_used = frozenset(h.voice for h in hits)
+    drums = (kit(kit_rng, sample_rate, voices_used) if kit is not None
+             else Kit.draw(kit_rng, sample_rate, voices=voices_used))
+    audio = room(_play(hits, times, drums, n), sample_rate, mix_rng)
     voices = [h.voice for h in hits]
     rechopped = False
     if chop_rng.random() < P_RECHOP:
