@@ -11,7 +11,14 @@ The figures (see :func:`evaluate`):
 - ``rhythm``: the share of onsets within 20 ms of the sixteenth-note grid
   (the best swing for each loop counts), for loops drawn from the prior and
   for the held-out loops themselves; their ratio says whether the latent
-  space keeps the groove.
+  space keeps the groove;
+- ``renderer_sc_db``: the held-out loops' own features rendered, with no
+  model in between: what the renderer alone costs;
+- ``onset_correlation``: median correlation of the onset envelopes of each
+  held-out loop and its encode → decode → render version;
+- ``listening``: median dynamic range, hats' range and share of air (see
+  :mod:`vamen.model.listening`) of the real held-out loops, of their
+  reconstructions and of the prior draws, side by side.
 """
 from __future__ import annotations
 
@@ -23,6 +30,7 @@ import torch
 from .dataset import LoopSet
 from .features import MelFrontEnd
 from .inversion import spectral_convergence
+from .listening import loop_figures, median_figures, onset_correlation
 from .loopmodel import LoopModel
 from .stft import stft
 
@@ -78,17 +86,26 @@ def evaluate(model: LoopModel, held_out: LoopSet, prior_loops: int = 64, seed: i
     c = model.config
     front = MelFrontEnd(c)
     span = c.db_max - c.db_min
-    l1, sc, means, real_share = [], [], [], []
+    l1, sc, sc_alone, means, real_share, onset_r = [], [], [], [], [], []
+    real_fig, recon_fig = [], []
     for bar, tempo in zip(held_out.bars, held_out.tempos):
         audio = torch.from_numpy(np.ascontiguousarray(bar))[None]
         fitted, hop = front.fit_loop(audio)
+        reference = stft(fitted, c.n_fft, hop).abs()
         mel = front.normalise(front.power_mel(audio))
         mean = model.encode(mel)
         decoded = model.decode(mean).cpu()
         l1.append(float((decoded - mel).abs().mean()) * span)
         rendered, _ = model.renderer.render(decoded, tempo=tempo, iterations=iterations)
-        estimate = stft(front.fit_loop(rendered)[0], c.n_fft, hop).abs()
-        sc.append(float(spectral_convergence(estimate, stft(fitted, c.n_fft, hop).abs())))
+        rendered = front.fit_loop(rendered)[0]
+        sc.append(float(spectral_convergence(stft(rendered, c.n_fft, hop).abs(), reference)))
+        alone, _ = model.renderer.render(mel, tempo=tempo, iterations=iterations)
+        alone = front.fit_loop(alone)[0]
+        sc_alone.append(float(spectral_convergence(stft(alone, c.n_fft, hop).abs(), reference)))
+        real_loop, model_loop = fitted[0].numpy(), rendered[0].numpy()
+        onset_r.append(onset_correlation(real_loop, model_loop, c.sample_rate))
+        real_fig.append(loop_figures(real_loop, c.sample_rate))
+        recon_fig.append(loop_figures(model_loop, c.sample_rate))
         means.append(mean[0])
         real_share.append(grid_share(onset_times(bar, c.sample_rate), tempo))
         if progress:
@@ -96,12 +113,13 @@ def evaluate(model: LoopModel, held_out: LoopSet, prior_loops: int = 64, seed: i
     means_t = torch.stack(means)
     variance = means_t.var(dim=0) if len(means_t) > 1 else torch.zeros(c.latent_dim)
     rng = np.random.default_rng(seed)
-    prior_share = []
+    prior_share, prior_fig = [], []
     for start in range(0, prior_loops, 16):
         z = rng.standard_normal((min(16, prior_loops - start), c.latent_dim)).astype(np.float32)
         audio, _ = model.render(z, iterations=iterations)
         for loop in audio:
             prior_share.append(grid_share(onset_times(loop, c.sample_rate), c.tempo))
+            prior_fig.append(loop_figures(loop, c.sample_rate))
             if progress:
                 progress(1)
     real, prior = float(np.mean(real_share)), float(np.mean(prior_share))
@@ -109,6 +127,13 @@ def evaluate(model: LoopModel, held_out: LoopSet, prior_loops: int = 64, seed: i
         "heldout_loops": len(held_out),
         "recon_mel_l1_db": round(float(np.mean(l1)), 3),
         "spectral_convergence_db": round(float(np.mean(sc)), 3),
+        "renderer_sc_db": round(float(np.mean(sc_alone)), 3),
+        "onset_correlation": round(float(np.median(onset_r)), 4),
+        "sample_rate": c.sample_rate,
+        "features": c.features,
+        "listening": {"real": median_figures(real_fig),
+                      "reconstructed": median_figures(recon_fig),
+                      "prior": median_figures(prior_fig)},
         "active_dims": int((variance > 0.01).sum()),
         "latent_dim": c.latent_dim,
         "latent_variance": [round(float(v), 4) for v in variance],

@@ -113,6 +113,22 @@ class LoopModel:
         bars = split_bars(audio, self.config.sample_rate, tempo_from_name(path))
         return self.encode_loops(bars.bars[0][None])[0]
 
+    def encode_bars(self, path: str | os.PathLike) -> tuple[float, np.ndarray]:
+        """Every whole bar of an audio file as latent points.
+
+        Returns
+        -------
+        tempo : float
+            The file's tempo in BPM (from its name, else its duration).
+        points : np.ndarray [shape=(bars, latent_dim)]
+
+        Raises :class:`~vamen.model.errors.AudioFileError` for unusable files.
+        """
+        audio = read_audio(path, self.config.sample_rate)
+        bars = split_bars(audio, self.config.sample_rate, tempo_from_name(path))
+        points = [self.encode_loops(bar[None])[0] for bar in bars.bars]
+        return bars.tempo, np.stack(points)
+
     @torch.no_grad()
     def decode(self, z: np.ndarray | torch.Tensor) -> torch.Tensor:
         """Normalised mels [B, n_mels, frames] in [0, 1] from points [B, latent_dim]."""

@@ -60,8 +60,12 @@ def _latent(text: str, dim: int):
               help="Output rate (default: the model's).")
 @click.option("--iterations", type=click.IntRange(1, 512), default=None,
               help="Griffin-Lim iterations (default 32).")
+@click.option("--encode", "encode_file", type=click.Path(dir_okay=False, path_type=Path),
+              default=None,
+              help="Play the model's version of every bar of this audio file, at the file's "
+                   "own tempo (or --tempo) and bar count, to hear what the model makes of it.")
 def command(out, model_path, bars, seed, latent, walk, walk_rate, morph, tempo, sample_rate,
-            iterations):
+            iterations, encode_file):
     """Render BARS bars of breakbeat from the model to OUT (WAV)."""
     import numpy as np
     import soundfile as sf
@@ -69,9 +73,16 @@ def command(out, model_path, bars, seed, latent, walk, walk_rate, morph, tempo, 
     from vamen.server.loops import join_bars
     from vamen.server.motion import Morph, Still, Walk, prior_point
 
+    if encode_file is not None and (latent or morph or walk > 0):
+        raise click.UsageError("--encode plays the file's own bars: it takes no --latent, "
+                               "--morph or --walk")
     model = load_model(model_path)
     dim = model.latent_dim
-    if morph:
+    if encode_file is not None:
+        file_tempo, points = model.encode_bars(encode_file)
+        bars, tempo = len(points), tempo or file_tempo
+        path = None
+    elif morph:
         start, end = (_point(p, model, seed + k) for k, p in enumerate(morph))
         path = Morph(start, end, 0.0, 4.0 * max(bars - 1, 1), "smooth")
     else:
@@ -79,7 +90,8 @@ def command(out, model_path, bars, seed, latent, walk, walk_rate, morph, tempo, 
         path = Still(start)
     if walk > 0:
         path = Walk(path, walk, walk_rate, seed)
-    points = np.stack([path.at(4.0 * bar) for bar in range(bars)]).astype(np.float32)
+    if path is not None:
+        points = np.stack([path.at(4.0 * bar) for bar in range(bars)]).astype(np.float32)
     tempo = tempo or model.config.tempo
     rate = sample_rate or model.config.sample_rate
     loops, _ = model.render(points, tempo=tempo, sample_rate=rate, iterations=iterations, seed=seed)
@@ -89,5 +101,6 @@ def command(out, model_path, bars, seed, latent, walk, walk_rate, morph, tempo, 
         audio *= 0.98 / peak
     out.parent.mkdir(parents=True, exist_ok=True)
     sf.write(str(out), audio, rate, subtype="PCM_16")
-    click.echo(f"wrote {out}: {bars} bars at {tempo:g} BPM, {len(audio) / rate:.3f} s, "
+    source = f" (the model's version of {encode_file.name})" if encode_file else ""
+    click.echo(f"wrote {out}{source}: {bars} bars at {tempo:.6g} BPM, {len(audio) / rate:.3f} s, "
                f"{rate} Hz, peak {min(peak, 0.98):.2f}")
