@@ -10,7 +10,7 @@ import torch
 
 from .config import LoopConfig
 from .features import MelFrontEnd
-from .stft import istft, resample_loop, stft
+from .stft import istft_frames, resample_loop, stft_frames
 
 
 def griffin_lim(
@@ -58,13 +58,16 @@ def griffin_lim(
         phase = phase.to(magnitude.device)
     # the classic update weighs the previous projection by momentum / (1 + momentum)
     beta = momentum / (1.0 + momentum)
+    # frame-major inside the loop: no transposing copy of the spectrum per pass
+    mag = magnitude.transpose(-1, -2)
+    phase = phase.transpose(-1, -2)
     previous = torch.zeros_like(phase)
     for _ in range(iterations):
-        rebuilt = stft(istft(magnitude * phase, hop), n_fft, hop)
+        rebuilt = stft_frames(istft_frames(mag * phase, hop), n_fft, hop)
         # sgn is z/|z| in one native op, several times cheaper than dividing
         phase = torch.sgn(torch.add(rebuilt, previous, alpha=-beta))
         previous = rebuilt
-    return istft(magnitude * phase, hop), phase
+    return istft_frames(mag * phase, hop), phase.transpose(-1, -2)
 
 
 def spectral_convergence(estimate: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:

@@ -63,6 +63,11 @@ def stft(audio: torch.Tensor, n_fft: int, hop: int) -> torch.Tensor:
     -------
     torch.Tensor, complex [shape=(..., n_fft // 2 + 1, L // hop)]
     """
+    return stft_frames(audio, n_fft, hop).transpose(-1, -2)
+
+
+def stft_frames(audio: torch.Tensor, n_fft: int, hop: int) -> torch.Tensor:
+    """:func:`stft`, frame-major: complex [shape=(..., L // hop, n_fft // 2 + 1)]."""
     length = audio.shape[-1]
     n_frames = frame_count(length, hop)
     pad = n_fft // 2
@@ -75,7 +80,7 @@ def stft(audio: torch.Tensor, n_fft: int, hop: int) -> torch.Tensor:
         padded = wrapped[..., start:start + length + 2 * pad]
     frames = padded.unfold(-1, n_fft, hop)[..., :n_frames, :]
     win = _window(n_fft, str(audio.device), audio.dtype)
-    return torch.fft.rfft(frames * win, dim=-1).transpose(-1, -2)
+    return torch.fft.rfft(frames * win, dim=-1)
 
 
 def istft(spec: torch.Tensor, hop: int) -> torch.Tensor:
@@ -91,13 +96,23 @@ def istft(spec: torch.Tensor, hop: int) -> torch.Tensor:
     -------
     torch.Tensor [shape=(..., n_frames * hop)]
     """
-    n_fft = 2 * (spec.shape[-2] - 1)
-    n_frames = spec.shape[-1]
+    return istft_frames(spec.transpose(-1, -2), hop)
+
+
+def istft_frames(spec: torch.Tensor, hop: int) -> torch.Tensor:
+    """:func:`istft` of a frame-major spectrum [shape=(..., n_frames, n_fft // 2 + 1)].
+
+    Griffin-Lim goes back and forth between audio and spectrum dozens of
+    times per loop; keeping its spectra frame-major saves two transposing
+    copies of the whole spectrum per pass.
+    """
+    n_fft = 2 * (spec.shape[-1] - 1)
+    n_frames = spec.shape[-2]
     batch = spec.shape[:-2]
     real_dtype = spec.real.dtype
     device = str(spec.device)
     win = _window(n_fft, device, real_dtype)
-    frames = torch.fft.irfft(spec.transpose(-1, -2), n=n_fft, dim=-1) * win
+    frames = torch.fft.irfft(spec, n=n_fft, dim=-1) * win
     out = torch.zeros(*batch, n_frames * hop, device=spec.device, dtype=real_dtype)
     out.index_add_(-1, _ola_index(n_frames, n_fft, hop, device), frames.reshape(*batch, -1))
     return out / _envelope(n_frames, n_fft, hop, device, real_dtype)
