@@ -161,6 +161,7 @@ class Trainer:
         """Train until ``options.epochs``; Ctrl-C saves and raises TrainingInterrupted."""
         db_span = self.config.db_max - self.config.db_min
         last_save = self.step
+        means = None
         try:
             while self.epoch < self.options.epochs:
                 self.vae.train()
@@ -182,17 +183,19 @@ class Trainer:
                         self.save(partial=True)
                         last_save = self.step
                 self.epoch += 1
-                self.history.epochs.append(self._epoch_figures(sums / max(count, 1)))
+                # one pass over the training loops serves the figures and the save
+                means, _ = self._means(self.batches)
+                self.history.epochs.append(self._epoch_figures(sums / max(count, 1), means))
                 self.rng = np.random.default_rng([self.options.seed, self.epoch])
                 if self.epoch < self.options.epochs:
-                    self.save(partial=True)
+                    self.save(partial=True, means=means)
                     last_save = self.step
         except KeyboardInterrupt:
             self.save(partial=True)
             raise TrainingInterrupted(
                 f"interrupted at step {self.step}; saved {self.out}; continue with --resume"
             ) from None
-        self.save(partial=False)
+        self.save(partial=False, means=means)
         return self.history
 
     @torch.no_grad()
@@ -206,9 +209,8 @@ class Trainer:
             means.append(mean.cpu())
         return torch.cat(means), err / len(batches.clean)
 
-    def _epoch_figures(self, sums: np.ndarray) -> dict[str, float]:
+    def _epoch_figures(self, sums: np.ndarray, means: torch.Tensor) -> dict[str, float]:
         span = self.config.db_max - self.config.db_min
-        means, _ = self._means(self.batches)
         active, _ = active_dims(means)
         figures = {"epoch": self.epoch, "step": self.step, "loss": round(float(sums[0]), 5),
                    "recon_db": round(float(sums[1]), 3), "kl": round(float(sums[2]), 3),
@@ -227,8 +229,9 @@ class Trainer:
         return LoopModel(self.config, self.vae, [self.train_set.names[i] for i in pick],
                          means[pick], self.device, self.meta)
 
-    def save(self, partial: bool) -> None:
-        means, _ = self._means(self.batches)
+    def save(self, partial: bool, means: torch.Tensor | None = None) -> None:
+        if means is None:
+            means, _ = self._means(self.batches)
         model = self.model(means)
         active, variances = active_dims(means)
         model.meta.update({"active_dims": active, "latent_variance": variances,
