@@ -32,10 +32,28 @@ def test_render_writes_bars_at_the_tempo(tiny_model, tmp_path):
     run = vamen("render", out, "--model", tiny_model, "--bars", 4, "--seed", 1, "--tempo", 100)
     assert run.returncode == 0, run.stderr
     audio, rate = sf.read(out)
-    assert rate == 22050
-    assert len(audio) == 4 * round(4 * 60 / 100 * 22050)
+    assert rate == 44100  # a model's own rate: the full-band models run at 44.1 kHz
+    assert len(audio) == 4 * round(4 * 60 / 100 * 44100)
     assert np.sqrt(np.mean(audio ** 2)) > 1e-3
     assert np.abs(audio).max() <= 0.99
+
+
+def test_render_encode_plays_every_bar_of_a_real_break_at_its_own_tempo(tiny_model, breaks_dir,
+                                                                      tmp_path):
+    amen = breaks_dir / "breaks152" / "000_AMEN.WAV"
+    out = tmp_path / "amen-model.wav"
+    run = vamen("render", out, "--model", tiny_model, "--encode", amen)
+    assert run.returncode == 0, run.stderr
+    audio, rate = sf.read(out)
+    original, original_rate = sf.read(amen)
+    # three bars, as long as the file's three bars, at the model's rate
+    assert "3 bars" in run.stdout and "model's version of 000_AMEN.WAV" in run.stdout
+    assert abs(len(audio) / rate - len(original) / original_rate) < 0.02
+    notes = tmp_path / "notes.wav"
+    notes.write_text("not audio")
+    bad = vamen("render", tmp_path / "x.wav", "--model", tiny_model, "--encode", notes)
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
+    assert not (tmp_path / "x.wav").exists()
 
 
 def test_render_same_seed_same_file_and_walks_move(tiny_model, tmp_path):
