@@ -95,3 +95,33 @@ def test_cli_reports_bad_checkpoint_in_one_line(tmp_path, tiny_model, kind):
     assert len(lines) == 1 and lines[0].startswith("vamen: "), run.stderr
     assert "Traceback" not in run.stderr
     assert not (tmp_path / "o.wav").exists()
+
+
+def test_a_22khz_mel_checkpoint_from_before_full_band_still_loads_and_plays(tmp_path):
+    """Checkpoints written before ``features`` existed name every other field: they are mel."""
+    from vamen.model.config import LoopConfig
+    from vamen.model.vae import LoopVAE
+
+    old = LoopConfig(features="mel", sample_rate=22050, db_min=-80.0, db_max=30.0,
+                     channels=16, latent_dim=8)
+    torch.manual_seed(0)
+    vae = LoopVAE(old)
+    config = old.to_dict()
+    del config["features"]  # as format 1 wrote it
+    path = tmp_path / "old.pt"
+    checkpoint.save(path, {"config": config, "weights": vae.state_dict(),
+                           "anchors": {"names": ["a"], "latents": torch.zeros(1, 8)}})
+    model = LoopModel.load(path, "cpu")
+    assert model.config.features == "mel" and model.config.sample_rate == 22050
+    assert model.config.n_bins == 128
+    audio, _ = model.render(torch.zeros(1, 8), tempo=120.0, sample_rate=48000, iterations=4)
+    assert audio.shape == (1, 96000)
+
+
+def test_a_config_naming_unknown_features_is_one_sentence(tmp_path, tiny_model):
+    data = torch.load(tiny_model, weights_only=True)
+    data["config"]["features"] = "wavelets"
+    path = tmp_path / "odd.pt"
+    torch.save(data, path)
+    with pytest.raises(CheckpointError, match="features must be one of linear, mel"):
+        LoopModel.load(path, "cpu")
