@@ -29,6 +29,7 @@ def write_report(trainer, model_path: Path) -> Path:
         "heldout_loops": len(trainer.held_set),
         "config": trainer.config.to_dict(),
         "meta": {k: v for k, v in trainer.meta.items() if k != "heldout_names"},
+        "skipped": [{"file": f, "reason": r} for f, r in getattr(trainer, "skipped", [])],
     }
     (folder / "report.json").write_text(json.dumps(figures, indent=2))
     try:

@@ -116,6 +116,7 @@ class Trainer:
         self.history = History()
         self.meta = dict(meta or {})
         self.rng = np.random.default_rng(options.seed)
+        self.skipped: list[tuple[str, str]] = list(loops.skipped)
 
     @property
     def steps_per_epoch(self) -> int:
@@ -248,8 +249,13 @@ def train_folder(data_dir: str | Path, out: str | Path, options: TrainOptions,
                  config: LoopConfig | None = None, resume: bool = False,
                  device: torch.device | None = None,
                  progress: Callable[[Progress], None] | None = None,
-                 files_progress: Callable[[int], None] | None = None) -> Trainer:
-    """Load ``data_dir``, train (or resume) and save ``out``; returns the Trainer."""
+                 files_progress: Callable[[int], None] | None = None,
+                 resumed: Callable[[int, int], None] | None = None) -> Trainer:
+    """Load ``data_dir``, train (or resume) and save ``out``; returns the Trainer.
+
+    ``resumed(step, epoch)`` is called once the saved state is restored.
+    The trainer's ``skipped`` lists the files left out, with the reason.
+    """
     out = Path(out)
     if resume:
         if not out.exists():
@@ -269,6 +275,8 @@ def train_folder(data_dir: str | Path, out: str | Path, options: TrainOptions,
     trainer = Trainer(loops, out, config, options, device, meta)
     if resume:
         trainer.restore()
+        if resumed:
+            resumed(trainer.step, trainer.epoch)
     trainer.run(progress)
     return trainer
 

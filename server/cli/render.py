@@ -10,6 +10,29 @@ from .common import load_model, model_option
 FADE_SECONDS = 0.005
 
 
+def _output_format(out: Path) -> tuple[str, str]:
+    """(libsndfile format, subtype) for OUT's extension, checked before any work.
+
+    A render of 200 bars takes tens of seconds: a name libsndfile cannot
+    write, or a folder that does not exist, is refused before it starts.
+    16-bit PCM where the format takes it, else the format's own default
+    (MP3, Ogg Vorbis).
+    """
+    import soundfile as sf
+
+    from vamen.model.errors import VamenError
+
+    fmt = out.suffix[1:].upper()
+    fmt = {"AIF": "AIFF", "OGA": "OGG"}.get(fmt, fmt)
+    if fmt not in sf.available_formats():
+        raise VamenError(f"cannot write {out}: give it an audio extension "
+                         f"(.wav, .flac, .ogg, .aiff{', .mp3' if 'MP3' in sf.available_formats() else ''})")
+    if not out.parent.is_dir():
+        raise VamenError(f"cannot write {out}: the folder {out.parent} does not exist")
+    subtype = "PCM_16" if sf.check_format(fmt, "PCM_16") else sf.default_subtype(fmt)
+    return fmt, subtype
+
+
 def _point(text: str, model, seed: int):
     """Resolve a point: anchor index, anchor name or 'random'."""
     from vamen.server.motion import prior_point
@@ -73,6 +96,7 @@ def command(out, model_path, bars, seed, latent, walk, walk_rate, morph, tempo, 
     from vamen.server.loops import join_bars
     from vamen.server.motion import Morph, Still, Walk, prior_point
 
+    fmt, subtype = _output_format(out)
     if encode_file is not None and (latent or morph or walk > 0):
         raise click.UsageError("--encode plays the file's own bars: it takes no --latent, "
                                "--morph or --walk")
@@ -99,8 +123,7 @@ def command(out, model_path, bars, seed, latent, walk, walk_rate, morph, tempo, 
     peak = float(np.abs(audio).max())
     if peak > 0.98:  # a render never clips: scale the whole file down instead
         audio *= 0.98 / peak
-    out.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(str(out), audio, rate, subtype="PCM_16")
+    sf.write(str(out), audio, rate, format=fmt, subtype=subtype)
     source = f" (the model's version of {encode_file.name})" if encode_file else ""
-    click.echo(f"wrote {out}{source}: {bars} bars at {tempo:.6g} BPM, {len(audio) / rate:.3f} s, "
+    click.echo(f"wrote {out}{source}: {bars} bar{'s' if bars != 1 else ''} at {tempo:.6g} BPM, {len(audio) / rate:.3f} s, "
                f"{rate} Hz, peak {min(peak, 0.98):.2f}")

@@ -10,6 +10,32 @@ import click
 from .common import stderr_bar
 
 
+SKIPPED_SHOWN = 20
+#: Options that shape the model: a resumed run keeps the checkpoint's.
+SHAPE = ("latent_dim", "channels", "sample_rate", "features")
+
+
+def _check_resume(out: Path, asked: dict) -> None:
+    """Refuse --resume with a model shape other than the checkpoint's, in one line."""
+    from vamen.model import checkpoint
+    from vamen.model.errors import CheckpointError
+
+    ctx = click.get_current_context()
+    if not out.exists():
+        raise CheckpointError(f"nothing to resume: {out} does not exist")
+    saved = checkpoint.load(out)["config"]
+    for name in SHAPE:
+        source = ctx.get_parameter_source(name)
+        if source is click.core.ParameterSource.COMMANDLINE and getattr(saved, name) != asked[name]:
+            flag = "--" + name.replace("_", "-")
+            raise CheckpointError(f"{out} was trained with {flag} {getattr(saved, name)}; "
+                                  f"--resume keeps it (drop {flag} {asked[name]}, or train anew)")
+
+
+def _say_resuming(step: int, epoch: int) -> None:
+    click.echo(f"resuming from step {step} (epoch {epoch})", err=True)
+
+
 @click.command("train")
 @click.argument("data_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
@@ -41,11 +67,16 @@ def command(data_dir, out, epochs, latent_dim, channels, batch_size, lr, beta, f
     """Train a model on DATA_DIR (wav, flac, aiff, ogg, mp3; cut into bars)."""
     import torch
 
+    from vamen.model.errors import VamenError
+
     from vamen.model.config import LoopConfig
     from vamen.model.audio import find_audio
     from vamen.model.report import write_report
     from vamen.model.train import TrainOptions, train_folder
 
+    if resume:
+        _check_resume(out, {"latent_dim": latent_dim, "channels": channels,
+                            "sample_rate": int(sample_rate), "features": features})
     options = TrainOptions(epochs=epochs, batch_size=batch_size, learning_rate=lr, beta=beta,
                            free_bits=free_bits, flux=flux, seed=seed)
     legacy = {} if features == "linear" else {"db_min": -80.0, "db_max": 30.0}
@@ -64,11 +95,11 @@ def command(data_dir, out, epochs, latent_dim, channels, batch_size, lr, beta, f
                 training.append(stack.enter_context(stderr_bar(p.total_steps, "training")))
                 training[0].update(p.step - 1)
             training[0].label = (f"epoch {p.epoch}/{epochs} loss {p.loss:.4f} "
-                                 f"mel {p.recon_db:.2f} dB kl {p.kl:.1f}")
+                                 f"error {p.recon_db:.2f} dB kl {p.kl:.1f}")
             training[0].update(1)
 
         trainer = train_folder(data_dir, out, options, config, resume, dev, progress,
-                               reading.update)
+                               reading.update, resumed=_say_resuming)
     if half:
         model = trainer.model()
         model.meta.update(trainer.meta)
@@ -76,10 +107,13 @@ def command(data_dir, out, epochs, latent_dim, channels, batch_size, lr, beta, f
     last = trainer.history.epochs[-1] if trainer.history.epochs else {}
     click.echo(f"saved {out}: {trainer.step} steps, {len(trainer.train_set)} training loops, "
                f"{last.get('active_dims', '?')}/{trainer.config.latent_dim} active dimensions, "
-               f"mel error {last.get('recon_db', float('nan')):.2f} dB")
-    skipped = trainer.meta.get("skipped", 0)
-    if skipped:
-        click.echo(f"skipped {skipped} files that held no whole bar or could not be read", err=True)
+               f"reconstruction error {last.get('recon_db', float('nan')):.2f} dB")
+    skipped = trainer.skipped
+    for path, reason in skipped[:SKIPPED_SHOWN]:
+        click.echo(f"skipped {path}: {reason}", err=True)
+    if len(skipped) > SKIPPED_SHOWN:
+        click.echo(f"... and {len(skipped) - SKIPPED_SHOWN} more skipped files "
+                   f"(all listed in the report)", err=True)
     if not no_report:
         folder = write_report(trainer, out)
         click.echo(f"report: {folder}", err=True)

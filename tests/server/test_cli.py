@@ -95,3 +95,41 @@ def test_bench_render_reports_both_contenders():
     assert figures["vamen"]["1"]["realtime"] > 0 and figures["librosa"]["realtime"] > 0
     assert np.isfinite(figures["sc_gap_db"]) and figures["iterations"] == 8
     assert "bench: librosa" in run.stderr  # progress is shown
+
+
+def test_render_checks_the_output_name_before_any_work(tiny_model, tmp_path):
+    # an extension libsndfile cannot write, none at all, a folder that is not there
+    for out in (tmp_path / "out.xyz", tmp_path / "out", tmp_path / "no" / "such" / "x.wav"):
+        run = vamen("render", out, "--model", tiny_model, "--bars", 200)
+        assert run.returncode == 2, run.stderr
+        assert len(run.stderr.strip().splitlines()) == 1 and str(out) in run.stderr
+        assert not out.exists() and not (tmp_path / "no").exists()
+    if "MP3" in sf.available_formats():  # libsndfile 1.1+ writes MP3: a render can be one
+        out = tmp_path / "out.mp3"
+        run = vamen("render", out, "--model", tiny_model, "--bars", 1)
+        assert run.returncode == 0, run.stderr
+        audio, rate = sf.read(out)
+        assert rate == 44100 and abs(len(audio) - 88200) < 4096  # the codec pads a little
+        assert "1 bar at" in run.stdout
+
+
+def test_resume_keeps_the_model_shape_says_where_it_resumes_and_names_skipped_files(
+        synth_dir, tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    for wav in sorted(synth_dir.glob("*.wav"))[:6]:
+        (data / wav.name).write_bytes(wav.read_bytes())
+    (data / "notes.wav").write_text("not audio")
+    out = tmp_path / "m.pt"
+    first = vamen("train", data, "--out", out, "--epochs", 1, "--latent-dim", 8,
+                  "--channels", 16, "--no-report")
+    assert first.returncode == 0, first.stderr
+    assert f"skipped {data / 'notes.wav'}: cannot read" in first.stderr
+    refused = vamen("train", data, "--out", out, "--epochs", 2, "--latent-dim", 16, "--resume")
+    assert refused.returncode == 2
+    assert refused.stderr.strip().splitlines() == [
+        f"vamen: {out} was trained with --latent-dim 8; --resume keeps it "
+        f"(drop --latent-dim 16, or train anew)"]
+    again = vamen("train", data, "--out", out, "--epochs", 2, "--resume", "--no-report")
+    assert again.returncode == 0, again.stderr
+    assert "resuming from step 1 (epoch 1)" in again.stderr
