@@ -141,16 +141,36 @@ class MelBatches:
         spec = stft(torch.from_numpy(fitted)[None], self.front.config.n_fft, hop)
         return self.front.normalise(self.front.project(spec.real ** 2 + spec.imag ** 2))[0]
 
-    def epoch(self, rng: np.random.Generator, batch_size: int):
-        """Yield shuffled batches [B, n_mels, frames] for one epoch."""
+    def epoch(self, rng: np.random.Generator, batch_size: int, shard: tuple[int, int] = (0, 1),
+              chop_rng: np.random.Generator | None = None):
+        """Yield shuffled batches [B, n_bins, frames] for one epoch.
+
+        Parameters
+        ----------
+        rng : np.random.Generator
+            Orders the epoch; every process of a distributed run passes the
+            same one, so together they cover each loop once.
+        batch_size : int
+            Loops per step, over all processes.
+        shard : (rank, world)
+            This process takes every ``world``-th loop of each batch, from ``rank``.
+        chop_rng : np.random.Generator, optional
+            Draws the re-chops (default ``rng``); seeded per rank, so that
+            ranks see different chops and a run still replays exactly.
+        """
+        rank, world = shard
+        chop_rng = chop_rng or rng
         order = rng.permutation(len(self.loops))
         for start in range(0, len(order), batch_size):
             idx = order[start:start + batch_size]
+            # a last batch smaller than the world still gives every rank a loop:
+            # each rank must take the same number of steps
+            idx = idx[rank::world] if len(idx) > rank else idx[:1]
             mels = self.clean[idx].clone()
             for j, i in enumerate(idx):
-                if rng.random() < self.rechop_prob:
+                if chop_rng.random() < self.rechop_prob:
                     fitted, hop = self.fitted[i]
-                    mels[j] = self._mel(rechop(fitted, rng, self.rechop_amount), hop)
+                    mels[j] = self._mel(rechop(fitted, chop_rng, self.rechop_amount), hop)
             yield mels
 
     def batches_per_epoch(self, batch_size: int) -> int:

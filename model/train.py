@@ -6,6 +6,12 @@ Two guards: the KL weight warms up from zero, and free bits leave each
 latent dimension its first ``free_bits`` nats without penalty. The number of
 active dimensions is measured and reported every epoch.
 
+Under ``torchrun`` (``torch.distributed`` initialised by the caller) one
+Trainer runs per process: DistributedDataParallel averages the gradients,
+each process takes its share of every batch (the batch size is the total
+over processes) and draws its own re-chops, and process 0 alone writes
+checkpoints.
+
 Blur is the other failure: an L1 loss on log spectra alone is content to
 smear a hit over a few frames and to fill the gaps between hats with a wash
 of noise, the average of where the hats might be. A second L1 term on the
@@ -76,6 +82,15 @@ class History:
     epochs: list[dict[str, float]] = field(default_factory=list)
 
 
+def world_position() -> tuple[int, int]:
+    """(rank, world size) of this process in a torchrun job; (0, 1) alone."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
 def _flux(spec: torch.Tensor) -> torch.Tensor:
     """Frame-to-frame change of spectra [..., bins, frames], wrapping round the loop."""
     return spec - torch.roll(spec, 1, dims=-1)
@@ -108,8 +123,17 @@ class Trainer:
         self.train_set, self.held_set = loops.subset(train_idx), loops.subset(held_idx)
         self.batches = MelBatches(self.train_set, config, options.rechop_prob, options.rechop_amount)
         self.held = MelBatches(self.held_set, config, 0.0) if len(self.held_set) else None
+        self.rank, self.world = world_position()
         torch.manual_seed(options.seed)
         self.vae = LoopVAE(config).to(self.device)
+        self.ddp = None
+        if self.world > 1:
+            from torch.nn.parallel import DistributedDataParallel
+
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.ddp = DistributedDataParallel(self.vae, device_ids=ids)
+        # the reparameterisation noise differs per rank, as the data does
+        torch.manual_seed(options.seed + 7919 * self.rank)
         self.optim = torch.optim.Adam(self.vae.parameters(), lr=options.learning_rate)
         self.step = 0
         self.epoch = 0
@@ -147,7 +171,7 @@ class Trainer:
 
     # -- one step ------------------------------------------------------------
     def _loss(self, mel: torch.Tensor) -> tuple[torch.Tensor, float, float]:
-        recon, mean, logvar = self.vae(mel)
+        recon, mean, logvar = (self.ddp or self.vae)(mel)
         rec = (recon - mel).abs().mean()
         if self.options.flux:
             rec_flux = (_flux(recon) - _flux(mel)).abs().mean()
@@ -168,7 +192,9 @@ class Trainer:
                 self.vae.train()
                 sums = np.zeros(3)
                 count = 0
-                for mel in self.batches.epoch(self.rng, self.options.batch_size):
+                chops = np.random.default_rng([self.options.seed, self.epoch, self.rank])
+                for mel in self.batches.epoch(self.rng, self.options.batch_size,
+                                              (self.rank, self.world), chops):
                     loss, rec, kl = self._loss(mel.to(self.device))
                     self.optim.zero_grad(set_to_none=True)
                     loss.backward()
@@ -184,9 +210,11 @@ class Trainer:
                         self.save(partial=True)
                         last_save = self.step
                 self.epoch += 1
-                # one pass over the training loops serves the figures and the save
-                means, _ = self._means(self.batches)
-                self.history.epochs.append(self._epoch_figures(sums / max(count, 1), means))
+                # one pass over the training loops serves the figures and the save;
+                # only the process that writes needs them
+                if self.rank == 0:
+                    means, _ = self._means(self.batches)
+                    self.history.epochs.append(self._epoch_figures(sums / max(count, 1), means))
                 self.rng = np.random.default_rng([self.options.seed, self.epoch])
                 if self.epoch < self.options.epochs:
                     self.save(partial=True, means=means)
@@ -231,6 +259,9 @@ class Trainer:
                          means[pick], self.device, self.meta)
 
     def save(self, partial: bool, means: torch.Tensor | None = None) -> None:
+        """Write the checkpoint (process 0 of a distributed run; the others return)."""
+        if self.rank != 0:
+            return
         if means is None:
             means, _ = self._means(self.batches)
         model = self.model(means)

@@ -32,6 +32,22 @@ def _check_resume(out: Path, asked: dict) -> None:
                                   f"--resume keeps it (drop {flag} {asked[name]}, or train anew)")
 
 
+class _Quiet:
+    """A progress bar that shows nothing: for every process of a torchrun job but the first."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def update(self, _n: int) -> None:
+        pass
+
+    def render_finish(self) -> None:
+        pass
+
+
 def _say_resuming(step: int, epoch: int) -> None:
     click.echo(f"resuming from step {step} (epoch {epoch})", err=True)
 
@@ -44,7 +60,8 @@ def _say_resuming(step: int, epoch: int) -> None:
 @click.option("--latent-dim", type=click.IntRange(8, 32), default=16, show_default=True)
 @click.option("--channels", type=click.IntRange(8, 1024), default=128, show_default=True,
               help="Width of the encoder and decoder.")
-@click.option("--batch-size", type=click.IntRange(1), default=32, show_default=True)
+@click.option("--batch-size", type=click.IntRange(1), default=32, show_default=True,
+              help="Loops per step, over all processes of a torchrun job.")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True)
 @click.option("--beta", type=click.FloatRange(min=0), default=2e-4, show_default=True,
               help="KL weight after warm-up.")
@@ -67,12 +84,8 @@ def command(data_dir, out, epochs, latent_dim, channels, batch_size, lr, beta, f
     """Train a model on DATA_DIR (wav, flac, aiff, ogg, mp3; cut into bars)."""
     import torch
 
-    from vamen.model.errors import VamenError
-
     from vamen.model.config import LoopConfig
-    from vamen.model.audio import find_audio
-    from vamen.model.report import write_report
-    from vamen.model.train import TrainOptions, train_folder
+    from vamen.model.train import TrainOptions
 
     if resume:
         _check_resume(out, {"latent_dim": latent_dim, "channels": channels,
@@ -84,9 +97,49 @@ def command(data_dir, out, epochs, latent_dim, channels, batch_size, lr, beta, f
                                             sample_rate=int(sample_rate), features=features,
                                             **legacy)
     dev = torch.device(device) if device else None
+    dev, rank = _join_torchrun(dev)
+    try:
+        _train(data_dir, out, options, config, resume, dev, rank, epochs, half, no_report)
+    finally:
+        if rank is not None:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+
+
+def _join_torchrun(dev):
+    """Join the torchrun job this process belongs to, if any: (device, rank or None).
+
+    NCCL on GPUs (one per local rank), gloo on CPUs; torchrun sets the
+    rendezvous in the environment (RANK, WORLD_SIZE, MASTER_ADDR, ...).
+    """
+    import os
+
+    import torch
+
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return dev, None
+    import torch.distributed as dist
+
+    cuda = torch.cuda.is_available() and (dev is None or dev.type == "cuda")
+    if cuda:
+        dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(dev)
+    elif dev is None:
+        dev = torch.device("cpu")
+    dist.init_process_group("nccl" if cuda else "gloo")
+    return dev, dist.get_rank()
+
+
+def _train(data_dir, out, options, config, resume, dev, rank, epochs, half, no_report):
+    from vamen.model.audio import find_audio
+    from vamen.model.report import write_report
+    from vamen.model.train import train_folder
+
+    lead = rank in (None, 0)  # only the first process shows progress and writes
     files = len(find_audio(data_dir)) if Path(data_dir).is_dir() else 0
     with ExitStack() as stack:
-        reading = stack.enter_context(stderr_bar(files, "reading"))
+        reading = stack.enter_context(stderr_bar(files, "reading") if lead else _Quiet())
         training = []
 
         def progress(p):
@@ -98,8 +151,11 @@ def command(data_dir, out, epochs, latent_dim, channels, batch_size, lr, beta, f
                                  f"error {p.recon_db:.2f} dB kl {p.kl:.1f}")
             training[0].update(1)
 
-        trainer = train_folder(data_dir, out, options, config, resume, dev, progress,
-                               reading.update, resumed=_say_resuming)
+        trainer = train_folder(data_dir, out, options, config, resume, dev,
+                               progress if lead else None, reading.update,
+                               resumed=_say_resuming if lead else None)
+    if not lead:
+        return
     if half:
         model = trainer.model()
         model.meta.update(trainer.meta)
