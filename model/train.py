@@ -150,6 +150,18 @@ class Trainer:
     def total_steps(self) -> int:
         return self.steps_per_epoch * self.options.epochs
 
+    def _precision(self):
+        """bf16 autocast on a CUDA device that has it (no loss scaling needed), else nothing.
+
+        On CPU training stays float32: bf16 matmuls there are slower on
+        most machines, and CI trains on CPU.
+        """
+        import contextlib
+
+        if self.device.type == "cuda" and torch.cuda.is_bf16_supported():
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
     def beta_now(self) -> float:
         warm = max(1, int(self.options.warmup * self.total_steps))
         return self.options.beta * min(1.0, self.step / warm)
@@ -171,7 +183,9 @@ class Trainer:
 
     # -- one step ------------------------------------------------------------
     def _loss(self, mel: torch.Tensor) -> tuple[torch.Tensor, float, float]:
-        recon, mean, logvar = (self.ddp or self.vae)(mel)
+        with self._precision():
+            recon, mean, logvar = (self.ddp or self.vae)(mel)
+        recon = recon.float()
         rec = (recon - mel).abs().mean()
         if self.options.flux:
             rec_flux = (_flux(recon) - _flux(mel)).abs().mean()
