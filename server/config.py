@@ -32,7 +32,7 @@ Network safety and health have keys of their own, and the folders
     allow = ["~/breaks", "."]    # relative to this file's folder
 
 Scenes for the autopilot live in an ``[autopilot]`` table or a file of their
-own, ``autopilot = "scenes.toml"`` (read by :mod:`vamen.server.scenes`).
+own, ``autopilot = "scenes.toml"`` (read by :mod:`vamen.server.sources.scenes`).
 
 Options given on the command line win over the file. An unknown key or a
 value of the wrong type is one clear error, before anything starts.
@@ -63,7 +63,7 @@ KEYS: dict[str, tuple[type | tuple[type, ...], str]] = {
     "metrics_port": (int, "metrics_port"),
     "metrics_host": (str, "metrics_host"), "log": (str, "log"), "log_size": ((int, str), "log_size"),
     "log_count": (int, "log_count"),
-    "keep_cpu_awake": (bool, "keep_cpu_awake"),  # vamen.server.cpuwake
+    "keep_cpu_awake": (bool, "keep_cpu_awake"),  # vamen.server.audio.cpuwake
 }
 SINKS = ("soundcard", "file", "supercollider", "notify")
 CLOCKS = ("internal", "midi", "link")  # vamen.server.clocks
@@ -120,7 +120,7 @@ def read_config(path: str | Path) -> dict[str, Any]:
 # -- network safety and health: checked here, so a typo stops serve before it starts
 
 def _networks(value):
-    from .guard import parse_networks
+    from .sources.guard import parse_networks
 
     entries = tuple([value] if isinstance(value, str) else value)
     parse_networks(entries)
@@ -136,7 +136,7 @@ def _at_least(low):
 
 
 def _log_size(value):
-    from .logfile import parse_size
+    from .ops.logfile import parse_size
 
     return parse_size(value)
 

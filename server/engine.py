@@ -24,31 +24,29 @@ from pathlib import Path
 
 import numpy as np
 
-from .autopilot import Autopilot, off_state
-from .clock import BEATS_PER_BAR, TempoMap
-from .commands import AutopilotSwitch, Encode, State
-from .control import Change, Control
-from .midi.commands import EngineCommand
-from .encoder import EncodeWorker
-from .fairqueue import FairQueue
-from .folders import Folders
-from .guard import Guard
+from .sources.autopilot import Autopilot, off_state
+from .core.tempo import BEATS_PER_BAR, TempoMap
+from .core.commands import AutopilotSwitch, Encode, EngineCommand, State
+from .core.control import Change, Control
+from .render.encoder import EncodeWorker
+from .sources.fairqueue import FairQueue
+from .ops.folders import Folders
+from .sources.guard import Guard
 from .options import ServeOptions
-from .oscserver import OscServer
-from .output import choose_output, default_recording
-from .player import Player
-from .presets import PresetStore
-from .scenes import flight_for, resolve
-from .sdnotify import Watchdog
-from .session import SessionSaver, load_session, session_path
-from .worker import RenderWorker
+from .sources.oscserver import OscServer
+from .audio.output import choose_output, default_recording
+from .audio.player import Player
+from .ops.presets import PresetStore
+from .sources.scenes import flight_for, resolve
+from .ops.sdnotify import Watchdog
+from .ops.session import SessionSaver, load_session, session_path
+from .render.worker import RenderWorker
 
 log = logging.getLogger("vamen")
 
 SLOWEST_TEMPO = 20.0
 FADE_SECONDS = 0.005
 GIL_SWITCH_SECONDS = 0.0005
-MIN_LEAD_SECONDS, MAX_LEAD_SECONDS = 0.05, 0.3  # time a quantised change needs to be rendered
 AUTOPILOT_LEAD_SECONDS = 0.5  # the autopilot plans a bar this long before the worker renders it
 
 
@@ -77,17 +75,17 @@ class Engine:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.output = None
-        self.audio_process = None  # the sound card's child process (vamen.server.audioproc)
+        self.audio_process = None  # the sound card's child process (vamen.server.audio.audioproc)
         self.cpu_awake = None  # the PM QoS request of --keep-cpu-awake
         self.recorder = None
         self.osc: OscServer | None = None
         self.encoder: EncodeWorker | None = None  # /vamen/encode off the control thread
-        self.metrics = None  # the Prometheus endpoint (vamen.server.metrics), when asked for
+        self.metrics = None  # the Prometheus endpoint (vamen.server.ops.metrics), when asked for
         self.midi = None  # the MIDI thread (vamen.server.midi), when MIDI is on
         self.clock = None  # who leads tempo and bar (vamen.server.clocks)
-        self.autopilot = None  # vamen.server.autopilot, when scenes are configured
-        self.saver = None  # saves the session every bar (vamen.server.session)
-        self.watchdog = Watchdog({})  # systemd's, fed by the control thread (vamen.server.sdnotify)
+        self.autopilot = None  # vamen.server.sources.autopilot, when scenes are configured
+        self.saver = None  # saves the session every bar (vamen.server.ops.session)
+        self.watchdog = Watchdog({})  # systemd's, fed by the control thread (vamen.server.ops.sdnotify)
         self._last_beat, self._last_bar = -1, None
         self.sinks: list = []  # loop sinks (notify, supercollider): the worker's listeners
 
@@ -103,7 +101,7 @@ class Engine:
 
         o = self.options
         if o.keep_cpu_awake:
-            from .cpuwake import CpuAwake
+            from .audio.cpuwake import CpuAwake
 
             self.cpu_awake = CpuAwake()
             if (why := self.cpu_awake.start()) is not None:
@@ -163,7 +161,7 @@ class Engine:
         if (exposure := self.osc.exposure()) is not None:
             o.notes.append(exposure)
         if o.metrics_port is not None:
-            from .metrics import MetricsServer
+            from .ops.metrics import MetricsServer
 
             self.metrics = MetricsServer(self, o.metrics_host, o.metrics_port).start()
         if midi is not None:
@@ -198,7 +196,7 @@ class Engine:
         resumes at its saved phase, so the first bar sounds like the bar
         that was saved.
         """
-        from .commands import Glide, Morph, Walk
+        from .core.commands import Glide, Morph, Walk
 
         walk, move = saved["walk"], saved["move"]
         cmds = [Glide(saved["glide"])]
@@ -217,7 +215,7 @@ class Engine:
                                   "--fresh starts anew")
 
     def _start_recorder(self, path: Path | None) -> None:
-        from .recorder import WavRecorder
+        from .audio.recorder import WavRecorder
 
         path = Path(path or default_recording())
         self.options.record = path
@@ -344,8 +342,7 @@ class Engine:
         """
         if self.control.quantize <= 0:
             return self.now_beat()
-        p99 = self.worker.render_ms()[1] / 1000.0
-        lead = min(MAX_LEAD_SECONDS, max(MIN_LEAD_SECONDS, 2.0 * p99))
+        lead = self.worker.change_lead()
         return self.tempo_map.beat_at(self.player.position + lead * self.sample_rate)
 
     def block_beats(self) -> float:
@@ -397,6 +394,17 @@ class Engine:
             self.worker.change(change.from_beat, trajectory, tempo_map, iterations)
 
     # -- external clock -----------------------------------------------------------
+    def use_clock(self, name: str, source=None) -> None:
+        """Hand the lead to the clock called ``name`` (``/vamen/clock``); control thread only."""
+        from .clocks import ClockError, hand_over
+
+        try:
+            self.clock = hand_over(self.clock, name, self, background=self._thread is not None)
+        except ClockError as exc:  # the old clock keeps the lead
+            self.reply_error("/vamen/clock", str(exc), source)
+            return
+        self.options.clock = name
+
     def sample_at_time(self, when: float) -> float:
         """The output sample heard at wall-clock time ``when`` (epoch seconds).
 
@@ -431,6 +439,10 @@ class Engine:
         return True
 
     # -- replies and figures ----------------------------------------------------
+    def reply_error(self, address: str, message: str, to) -> None:
+        """Send ``/vamen/error address message`` to ``to`` (None: nobody) and remember it."""
+        self._reply("/vamen/error", [address, message], to)
+
     def _reply(self, address: str, args: list, to) -> None:
         if address == "/vamen/error":
             self.last_error = f"{args[0]}: {args[1]}" if len(args) > 1 else str(args)

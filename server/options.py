@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .guard import DEFAULT_BURST, DEFAULT_RATE, DEFAULT_TOTAL
+from .sources.guard import DEFAULT_BURST, DEFAULT_RATE, DEFAULT_TOTAL
 
 
 @dataclass

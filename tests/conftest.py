@@ -57,9 +57,9 @@ def cpus_awake():
     wake for a real-time audio thread, longer than a 5.3 ms JACK period, and
     the JACK dummy driver then reports xruns that glitch the recordings the
     tests judge (measured: a 90 s soak had 78 xruns, 3 with this). It is the
-    request ``vamen serve --keep-cpu-awake`` makes (vamen.server.cpuwake).
+    request ``vamen serve --keep-cpu-awake`` makes (vamen.server.audio.cpuwake).
     """
-    from vamen.server.cpuwake import CpuAwake
+    from vamen.server.audio.cpuwake import CpuAwake
 
     awake = CpuAwake()
     awake.start()  # without access the tests still run, on a noisier clock

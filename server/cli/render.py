@@ -12,7 +12,7 @@ FADE_SECONDS = 0.005
 
 def _point(text: str, model, seed: int):
     """Resolve a point: anchor index, anchor name or 'random'."""
-    from vamen.server.motion import prior_point
+    from vamen.server.core.motion import prior_point
 
     if text == "random":
         return prior_point(model.latent_dim, 1.0, seed)
@@ -66,8 +66,8 @@ def command(out, model_path, bars, seed, latent, walk, walk_rate, morph, tempo, 
     import numpy as np
     import soundfile as sf
 
-    from vamen.server.loops import join_bars
-    from vamen.server.motion import Morph, Still, Walk, prior_point
+    from vamen.server.render.loops import join_bars
+    from vamen.server.core.motion import Morph, Still, Walk, prior_point
 
     model = load_model(model_path)
     dim = model.latent_dim

@@ -106,7 +106,7 @@ def command(config_path, quiet, fresh, link, **given):
     options.status = not quiet
     options.fresh = fresh
     if options.log is not None:
-        from vamen.server.logfile import log_to_file
+        from vamen.server.ops.logfile import log_to_file
 
         log_to_file(options.log, options.log_size, options.log_count)
     _run(Engine(options))
@@ -115,8 +115,8 @@ def command(config_path, quiet, fresh, link, **given):
 def _safety(values: dict) -> dict:
     """Check the network, file and log options given on the command line (the file's are checked already)."""
     from vamen.model.errors import VamenError
-    from vamen.server.guard import parse_networks
-    from vamen.server.logfile import parse_size
+    from vamen.server.sources.guard import parse_networks
+    from vamen.server.ops.logfile import parse_size
 
     try:
         if values.get("allow") is not None:
@@ -129,7 +129,7 @@ def _safety(values: dict) -> dict:
 
 
 def _run(engine) -> None:
-    from vamen.server import sdnotify
+    from vamen.server.ops import sdnotify
     from vamen.server.engine import log
 
     stop = threading.Event()

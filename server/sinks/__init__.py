@@ -38,7 +38,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..clock import BEATS_PER_BAR, TempoMap
+from vamen.server.core.tempo import BEATS_PER_BAR, TempoMap
 
 log = logging.getLogger("vamen")
 
@@ -103,7 +103,7 @@ def parse_address(text: str, default_port: int) -> tuple[str, int]:
 class LoopSink:
     """Base of the loop sinks: called on the worker thread, delivers on its own.
 
-    Calling the sink (what :class:`~vamen.server.worker.RenderWorker` does
+    Calling the sink (what :class:`~vamen.server.render.worker.RenderWorker` does
     with each new slot) only works out the loop's wall-clock start and puts
     it on a bounded queue; :meth:`deliver` runs on the sink's thread. When
     the patch's side is slow the oldest waiting loops are dropped, never the

@@ -7,12 +7,12 @@ import soundfile as sf
 from pythonosc.osc_bundle import OscBundle
 from pythonosc.osc_message import OscMessage
 
-from vamen.server.clock import TempoMap
-from vamen.server.player import Cue
+from vamen.server.core.tempo import TempoMap
+from vamen.server.audio.player import Cue
 from vamen.server.sinks import parse_address
 from vamen.server.sinks.notify import NotifySink
 from vamen.server.sinks.supercollider import SuperColliderSink, setn_messages
-from vamen.server.worker import Slot
+from vamen.server.render.worker import Slot
 
 RATE = 48000
 

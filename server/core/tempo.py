@@ -12,7 +12,7 @@ import bisect
 import math
 from dataclasses import dataclass
 
-BEATS_PER_BAR = 4
+from vamen.server.core.constants import BEATS_PER_BAR
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,8 @@
-"""The autopilot: plays the scenes of a :class:`~vamen.server.scenes.Flight`, bar by bar.
+"""The autopilot: plays the scenes of a :class:`~vamen.server.sources.scenes.Flight`, bar by bar.
 
 Once a bar, a little ahead of the bar line, the engine's control thread asks
 :meth:`Autopilot.due` what the next bar needs. The answer is a list of
-ordinary typed commands (:mod:`vamen.server.commands`: ``Walk``, ``Morph``,
+ordinary typed commands (:mod:`vamen.server.core.commands`: ``Walk``, ``Morph``,
 ``Anchor``, ``Tempo``, ``Gain``), each stamped with the beat of the bar line
 it lands on; the engine applies them exactly as it applies OSC, so the render
 worker sees the change before the bar starts and renders ahead as usual.
@@ -43,12 +43,12 @@ from typing import Callable
 
 import numpy as np
 
-from vamen.server import commands as c
-from vamen.server.scenes import Flight, Scene, Window
+from vamen.server.core import commands as c
+from vamen.server.sources.scenes import Flight, Scene, Window
 
 log = logging.getLogger(__name__)
 
-BEATS_PER_BAR = 4
+from vamen.server.core.constants import BEATS_PER_BAR
 HISTORY = 8  # planned bars remembered, so the state can report the bar heard, not the bar planned
 
 # What a seeded draw is for: one stream per purpose, so adding a jump never shifts a morph.
@@ -118,7 +118,7 @@ class Autopilot:
     Parameters
     ----------
     flight : Flight
-        Checked and resolved (:func:`vamen.server.scenes.resolve`).
+        Checked and resolved (:func:`vamen.server.sources.scenes.resolve`).
     latent_dim : int
     seed : int
         Used when the flight names none (``vamen serve --seed``).

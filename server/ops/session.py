@@ -16,7 +16,7 @@ not written to the platter every bar.
 What is saved is what is *in force* at the bar line: the centre point there
 and the move it is on (target, beats left, curve), the walk (depth, depth
 heard mid-fade, rate, seed, phase), tempo, quantise, gain, quality, glide, and the autopilot's
-place (:meth:`vamen.server.autopilot.Autopilot.saved`). A clean stop saves
+place (:meth:`vamen.server.sources.autopilot.Autopilot.saved`). A clean stop saves
 the latest intent instead (a change asked for just before Ctrl-C counts).
 """
 from __future__ import annotations
