@@ -49,13 +49,14 @@ from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.parsing import osc_types
 
 from vamen.server.core import commands as c
+from vamen.server.core.constants import OSC_PORT
 from vamen.server.sources.guard import Guard, exposure
 from vamen.server.sources.osc import BadMessage, parse
 
 log = logging.getLogger(__name__)
 
 DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 57140
+DEFAULT_PORT = OSC_PORT  # vamen.server.core.constants
 
 # The largest UDP payload; socketserver's default of 8192 would silently
 # truncate a long /vamen/latent and turn a clear error into a garbled one.
