@@ -10,6 +10,7 @@ session     the session saved every bar and resumed at start
 presets     PresetStore: named points, written atomically
 
 May import: :mod:`vamen.server.core` (nothing else of the server). The
-metrics endpoint reads the figures it is handed (a ``health()`` callable),
-never the engine's parts.
+metrics endpoint is handed the running engine and reads its ``health()``,
+the OSC guard's drops and a few control figures from its own thread
+(single references, read whole); it changes nothing.
 """
