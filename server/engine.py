@@ -1,15 +1,8 @@
-"""The running server: one object that wires the threads together.
+"""The running server: one object that builds the wings and wires them together.
 
-::
-
-    OSC thread ──> command queue ──> control thread (owns Control) ──> render worker
-                                                                         │ cues
-    sound card callback (or timer) <── Player <──────────────────────────┘
-                                  └──> taps (file recorder)
-
-The control thread is the only one that changes the control state; the OSC
-thread only parses and enqueues; the worker is the only one that touches
-torch; the callback only copies.
+The threads it starts and who owns what are drawn in :mod:`vamen.server`.
+The control thread (:meth:`Engine.take`, :meth:`Engine.tick`) is the only
+one that changes the control state and the tempo map.
 """
 from __future__ import annotations
 
@@ -24,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .sources.autopilot import Autopilot, off_state
+from .sources.autopilot import NO_SCENES, off_state, start_flight
 from .core.tempo import BEATS_PER_BAR, TempoMap
 from .core.commands import AutopilotSwitch, Encode, EngineCommand, State
 from .core.control import Change, Control
@@ -39,7 +32,7 @@ from .audio.player import Player
 from .ops.presets import PresetStore
 from .sources.scenes import flight_for, resolve
 from .ops.sdnotify import Watchdog
-from .ops.session import SessionSaver, load_session, session_path
+from .ops.session import SessionSaver, load_session, resume_commands, session_path
 from .render.worker import RenderWorker
 
 log = logging.getLogger("vamen")
@@ -189,27 +182,8 @@ class Engine:
         return self
 
     def _resume(self, saved: dict) -> None:
-        """Restore the move, walk and glide of a saved session through ordinary commands.
-
-        The control state starts at the saved centre; a move in progress
-        carries on to its target over the beats it had left, and the walk
-        resumes at its saved phase, so the first bar sounds like the bar
-        that was saved.
-        """
-        from .core.commands import Glide, Morph, Walk
-
-        walk, move = saved["walk"], saved["move"]
-        cmds = [Glide(saved["glide"])]
-        if move is not None or saved["point"] != saved["centre"]:  # a pending change lands at once
-            cmds.append(Morph(tuple(saved["point"]), move["beats"] if move else 0.0,
-                              move["curve"] if move else "linear"))
-        rate, seed = walk["rate"], int(walk["seed"])
-        if walk["depth_now"] != walk["depth"]:  # saved mid-fade: fade on from the depth heard
-            cmds.append(Walk(walk["depth_now"], rate, seed, phase=walk["phase"]))
-            cmds.append(Walk(walk["depth"], rate, seed))
-        else:
-            cmds.append(Walk(walk["depth"], rate, seed, phase=walk["phase"]))
-        for cmd in cmds:
+        """Carry on from a saved session's move, walk and glide, through ordinary commands."""
+        for cmd in resume_commands(saved):
             self.control.apply(cmd, 0.0, 0.0)
         self.options.notes.append(f"carrying on from the last session ({self.session_file}); "
                                   "--fresh starts anew")
@@ -281,28 +255,13 @@ class Engine:
 
     def _start_autopilot(self, flight, saved: dict | None) -> None:
         """The session saver, systemd's watchdog, and the autopilot when there are scenes."""
-        o = self.options
         self.saver = SessionSaver(self.session_file)
         self.watchdog = Watchdog()
         if flight is None:
             return
-        self.autopilot = Autopilot(flight, self.model.latent_dim, seed=o.seed,
-                                   base_gain=_first(o.gain, 1.0), tempo_free=o.clock in ("internal", "link"),
-                                   clock_led=o.clock != "internal")
-        where = f"{len(flight.scenes)} scene{'s' * (len(flight.scenes) != 1)} from {flight.source}"
-        if saved and self.autopilot.restore(saved.get("autopilot")):
-            pos = self.autopilot.position(0.0)
-            scene = flight.scene(pos.scene)
-            o.notes.append(f"autopilot: {where}; carrying on at scene {pos.scene!r}, bar "
-                           f"{pos.scene_bar + 1} of its {scene.bars}" if scene else f"autopilot: {where}")
-            first = [(0.0, cmd) for cmd in self.autopilot.resumed()]
-        else:
-            o.notes.append(f"autopilot: {where}" + ("" if self.autopilot.on else
-                                                    " (off: /vamen/autopilot 1 starts it)"))
-            first = self.autopilot.due(0.0, 0.0, ahead=0.0)
-        # The first bar is settled before anything plays, so it starts on beat 0 itself
-        # (the worker, built next, renders it first).
-        for beat, cmd in first:
+        self.autopilot, note, first = start_flight(flight, self.model.latent_dim, self.options, saved)
+        self.options.notes.append(note)
+        for beat, cmd in first:  # settled before anything plays (the worker, built next, renders it first)
             change = self.control.apply(cmd, 0.0, 0.0, at_beat=beat)
             if change is not None and "tempo" in change.changed:
                 self.tempo_map = TempoMap.start(self.sample_rate, change.tempo)
@@ -312,8 +271,7 @@ class Engine:
     def _autopilot_switch(self, cmd) -> None:
         """``/vamen/autopilot [i on]``: switch, then reply with the autopilot's state."""
         if self.autopilot is None:
-            self._reply("/vamen/error", [cmd.address, "no autopilot scenes: add [[autopilot.scene]] "
-                                         "to vamen.toml or use vamen serve --autopilot FILE"], cmd.source)
+            self.reply_error(cmd.address, NO_SCENES, cmd.source)
             return
         if cmd.on is not None:
             self.autopilot.switch(bool(cmd.on))
@@ -415,24 +373,16 @@ class Engine:
         return self.player.sample_at(monotonic - latency)
 
     def align(self, sample: float, beat: float, tolerance: float = 0.0) -> bool:
-        """Re-anchor musical time so ``sample`` falls on ``beat``'s place in the bar.
+        """Re-anchor musical time so ``sample`` falls on ``beat``'s place in the bar (:meth:`TempoMap.aligned`).
 
-        The external clock leads (MIDI Start, Continue, its beats): the beat
-        count moves to the nearest beat with the same place in the bar as
-        ``beat`` (at most half a bar either way), tempo changes keep their
-        samples, and loops queued from now on are re-planned on the new grid.
-        A disagreement within ``tolerance`` samples is left alone. Returns
+        Loops queued from now on are re-planned on the new grid. Returns
         whether the map moved. Control thread only.
         """
         old = self.tempo_map
-        here = old.beat_at(sample)
-        shift = (beat - here) % BEATS_PER_BAR
-        if shift > BEATS_PER_BAR / 2:
-            shift -= BEATS_PER_BAR
-        if abs(shift) * 60.0 / old.tempo_at(here) * self.sample_rate <= tolerance:
+        new = old.aligned(sample, beat, tolerance)
+        if new is None:
             return False
-        self.tempo_map = TempoMap(old.sample_rate, tuple(b + shift for b in old.beats),
-                                  old.samples, old.tempos)
+        self.tempo_map = new
         now = self.player.position
         self.worker.change(min(old.beat_at(now), self.tempo_map.beat_at(now)),
                            tempo_map=self.tempo_map)
@@ -454,31 +404,21 @@ class Engine:
         return self.model.encode_file(self.folders.check(path))
 
     def health(self) -> dict:
-        p50, p99 = self.worker.render_ms()
-        ahead = sum(1 for s in self.worker.slots if s.cue.start > self.player.position)
-        return {
-            "uptime": round(time.time() - self.started_at, 1),
-            "sample_rate": self.sample_rate,
-            "output": self.output_name,
-            "underruns": self.player.underruns,
-            "starved": self.player.starved,
-            "late_loops": self.worker.late,
-            "render_ms_p50": round(p50, 2),
-            "render_ms_p99": round(p99, 2),
-            "queued_loops": ahead,
-            "queue_depth": self.commands.qsize(),
-            "recording": str(self.options.record or ""),
-            "last_error": (self.last_error or self.worker.error
-                           or (self.audio_process.error if self.audio_process is not None else "")
-                           or next((k.error for k in self.sinks if k.error), "")),
-            **{key: value for sink in self.sinks for key, value in sink.health().items()},
-            **(self.midi.health() if self.midi is not None else {}),
-            **(self.clock.health() if self.clock is not None else {}),
-            **(self.autopilot.state(self.now_beat()) if self.autopilot is not None else off_state()),
-            **(self.osc.health() if self.osc is not None else {}),
-            **(self.audio_process.health() if self.audio_process is not None else {}),
-            "cpu_awake": int(self.cpu_awake is not None and self.cpu_awake.holding),
-        }
+        """The ``/vamen/state`` figures: the engine's own, then each part's ``health()``."""
+        parts = (self.worker, *self.sinks, self.midi, self.clock, self.osc, self.audio_process)
+        errors = (self.last_error, self.worker.error,
+                  getattr(self.audio_process, "error", ""), *(k.error for k in self.sinks))
+        figures = {"uptime": round(time.time() - self.started_at, 1), "sample_rate": self.sample_rate,
+                   "output": self.output_name, "underruns": self.player.underruns,
+                   "starved": self.player.starved, "queue_depth": self.commands.qsize(),
+                   "recording": str(self.options.record or ""),
+                   "last_error": next((e for e in errors if e), "")}
+        for part in parts:
+            if part is not None:
+                figures.update(part.health())
+        figures.update(self.autopilot.state(self.now_beat()) if self.autopilot is not None else off_state())
+        figures["cpu_awake"] = int(self.cpu_awake is not None and self.cpu_awake.holding)
+        return figures
 
     def status_line(self) -> str:
         beat = self.now_beat()
@@ -502,20 +442,10 @@ class Engine:
             self._thread.join(timeout=5)
         if self.osc is not None:
             self.osc.close()
-        for part in (self.encoder, self.metrics):  # encode worker, Prometheus endpoint
+        for part in (self.encoder, self.metrics, getattr(self, "worker", None), *self.sinks,
+                     self.output, self.recorder, self.cpu_awake):
             if part is not None:
                 part.close()
-        worker = getattr(self, "worker", None)
-        if worker is not None:
-            worker.stop()
-        for sink in self.sinks:
-            sink.close()
-        if self.output is not None:
-            self.output.close()
-        if self.recorder is not None:
-            self.recorder.close()
-        if self.cpu_awake is not None:
-            self.cpu_awake.close()
         if getattr(self, "control", None) is not None:
             self.save_session()  # the latest: a change asked for just before the stop counts
 

@@ -126,6 +126,10 @@ class RenderWorker:
         self._thread.start()
         return self
 
+    def close(self) -> None:
+        """The same as :meth:`stop`: every part the engine holds closes alike."""
+        self.stop()
+
     def stop(self) -> None:
         self._stop.set()
         with self._wake:
@@ -331,6 +335,13 @@ class RenderWorker:
         return min(high, max(low, 2.0 * self.render_ms()[1] / 1000.0))
 
     # -- figures ---------------------------------------------------------------
+    def health(self) -> dict:
+        """``/vamen/state`` pairs: late loops, render times, loops queued ahead of the playhead."""
+        p50, p99 = self.render_ms()
+        ahead = sum(1 for s in self.slots if s.cue.start > self.player.position)
+        return {"late_loops": self.late, "render_ms_p50": round(p50, 2), "render_ms_p99": round(p99, 2),
+                "queued_loops": ahead}
+
     def render_ms(self) -> tuple[float, float]:
         """p50 and p99 render time per loop, in milliseconds.
 
