@@ -103,3 +103,10 @@ def jack(jack_server):
     """``jack_server``, started again if an earlier test stopped it."""
     jack_server.start()
     return jack_server
+
+
+def pytest_collection_modifyitems(items):
+    """Every test that starts JACK carries the ``jack`` marker (``-m "not jack"`` leaves them out)."""
+    for item in items:
+        if {"jack", "jack_server"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.jack)
