@@ -32,10 +32,12 @@ Network safety and health have keys of their own, and the folders
     allow = ["~/breaks", "."]    # relative to this file's folder
 
 Scenes for the autopilot live in an ``[autopilot]`` table or a file of their
-own, ``autopilot = "scenes.toml"`` (read by :mod:`vamen.server.scenes`).
+own, ``autopilot = "scenes.toml"`` (read by :mod:`vamen.server.sources.scenes`).
 
-Options given on the command line win over the file. An unknown key or a
-value of the wrong type is one clear error, before anything starts.
+Options given on the command line win over the file. An unknown key, a
+value of the wrong type or out of range is one clear line and exit status 2,
+before anything starts: the same rules as the command line's, from the one
+table in :mod:`vamen.server.options`.
 """
 from __future__ import annotations
 
@@ -43,34 +45,13 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from vamen.model.errors import VamenError
+from .core.constants import CLOCKS, SINKS, ConfigError
+from .options import FILE_KEYS, from_file
 
-#: key -> (type, ServeOptions field)
-KEYS: dict[str, tuple[type | tuple[type, ...], str]] = {
-    "model": (str, "model"), "host": (str, "host"), "osc_port": (int, "osc_port"),
-    "sink": ((str, list), "sinks"), "device": (str, "device"), "midi": (str, "midi"),
-    "tempo": ((int, float), "tempo"), "quantize": ((int, float), "quantize"),
-    "quality": (int, "quality"), "gain": ((int, float), "gain"), "record": (str, "record"),
-    "sample_rate": (int, "sample_rate"), "blocksize": (int, "blocksize"),
-    "lookahead": ((int, float), "lookahead"), "seed": (int, "seed"), "presets": (str, "presets"),
-    "notify": ((str, list), "notify"), "notify_dir": (str, "notify_dir"),
-    "scsynth": (str, "scsynth"), "sclang": ((str, list), "sclang"), "sc_buffers": (int, "sc_buffers"),
-    "clock": (str, "clock"), "link_offset_ms": ((int, float), "link_offset_ms"),
-    "autopilot": (str, "autopilot"),  # a file of scenes; or an [autopilot] table
-    # network safety and health (see _safety below)
-    "allow": ((str, list), "allow"), "osc_rate": ((int, float), "osc_rate"),
-    "osc_burst": (int, "osc_burst"), "osc_total": ((int, float), "osc_total"),
-    "metrics_port": (int, "metrics_port"),
-    "metrics_host": (str, "metrics_host"), "log": (str, "log"), "log_size": ((int, str), "log_size"),
-    "log_count": (int, "log_count"),
-    "keep_cpu_awake": (bool, "keep_cpu_awake"),  # vamen.server.cpuwake
-}
-SINKS = ("soundcard", "file", "supercollider", "notify")
-CLOCKS = ("internal", "midi", "link")  # vamen.server.clocks
+__all__ = ["CLOCKS", "KEYS", "SINKS", "ConfigError", "read_config"]
 
-
-class ConfigError(VamenError):
-    pass
+#: key -> ServeOptions field: every key vamen.toml may hold (tables aside)
+KEYS: dict[str, str] = {key: rule.name for key, rule in FILE_KEYS.items()}
 
 
 def read_config(path: str | Path) -> dict[str, Any]:
@@ -95,62 +76,14 @@ def read_config(path: str | Path) -> dict[str, Any]:
             if value:
                 values["clock"] = "link"
             continue
-        if norm not in KEYS:
+        if norm not in FILE_KEYS:
             raise ConfigError(f"{path}: unknown option {key!r}")
-        kind, field = KEYS[norm]
-        if isinstance(value, bool) or not isinstance(value, kind):
-            raise ConfigError(f"{path}: {key} has the wrong type ({type(value).__name__})")
-        if field == "sinks":
-            value = tuple([value] if isinstance(value, str) else value)
-            bad = [s for s in value if s not in SINKS]
-            if bad:
-                raise ConfigError(f"{path}: unknown sink {bad[0]!r}; sinks are {', '.join(SINKS)}")
-        elif field == "clock" and value not in CLOCKS:
-            raise ConfigError(f"{path}: unknown clock {value!r}; clocks are {', '.join(CLOCKS)}")
-        elif field in ("notify", "sclang"):
-            value = tuple([value] if isinstance(value, str) else value)
-        elif field in _SAFETY:
-            value = _checked(_SAFETY[field], key, value, path)
-        elif field in ("model", "record", "presets", "notify_dir", "log", "autopilot"):
-            value = (path.parent / value).expanduser()
+        try:
+            field, value = from_file(key, value, path.parent)
+        except ValueError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
         values[field] = value
     return values
-
-
-# -- network safety and health: checked here, so a typo stops serve before it starts
-
-def _networks(value):
-    from .guard import parse_networks
-
-    entries = tuple([value] if isinstance(value, str) else value)
-    parse_networks(entries)
-    return entries
-
-
-def _at_least(low):
-    def check(value):
-        if value < low:
-            raise ValueError(f"must be >= {low}, got {value}")
-        return value
-    return check
-
-
-def _log_size(value):
-    from .logfile import parse_size
-
-    return parse_size(value)
-
-
-_SAFETY = {"allow": _networks, "osc_rate": _at_least(0), "osc_burst": _at_least(1),
-           "osc_total": _at_least(0),
-           "metrics_port": _at_least(0), "log_size": _log_size, "log_count": _at_least(1)}
-
-
-def _checked(check, key: str, value, path: Path):
-    try:
-        return check(value)
-    except ValueError as exc:
-        raise ConfigError(f"{path}: {key}: {exc}") from None
 
 
 def _files(table: dict, path: Path) -> dict[str, Any]:

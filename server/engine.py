@@ -1,15 +1,8 @@
-"""The running server: one object that wires the threads together.
+"""The running server: one object that builds the wings and wires them together.
 
-::
-
-    OSC thread ──> command queue ──> control thread (owns Control) ──> render worker
-                                                                         │ cues
-    sound card callback (or timer) <── Player <──────────────────────────┘
-                                  └──> taps (file recorder)
-
-The control thread is the only one that changes the control state; the OSC
-thread only parses and enqueues; the worker is the only one that touches
-torch; the callback only copies.
+The threads it starts and who owns what are drawn in :mod:`vamen.server`.
+The control thread (:meth:`Engine.take`, :meth:`Engine.tick`) is the only
+one that changes the control state and the tempo map.
 """
 from __future__ import annotations
 
@@ -24,31 +17,29 @@ from pathlib import Path
 
 import numpy as np
 
-from .autopilot import Autopilot, off_state
-from .clock import BEATS_PER_BAR, TempoMap
-from .commands import AutopilotSwitch, Encode, State
-from .control import Change, Control
-from .midi.commands import EngineCommand
-from .encoder import EncodeWorker
-from .fairqueue import FairQueue
-from .folders import Folders
-from .guard import Guard
+from .sources.autopilot import NO_SCENES, off_state, start_flight
+from .core.tempo import BEATS_PER_BAR, TempoMap
+from .core.commands import AutopilotSwitch, Encode, EngineCommand, State
+from .core.control import Change, Control
+from .render.encoder import EncodeWorker
+from .sources.fairqueue import FairQueue
+from .ops.folders import Folders
+from .sources.guard import Guard
 from .options import ServeOptions
-from .oscserver import OscServer
-from .output import choose_output, default_recording
-from .player import Player
-from .presets import PresetStore
-from .scenes import flight_for, resolve
-from .sdnotify import Watchdog
-from .session import SessionSaver, load_session, session_path
-from .worker import RenderWorker
+from .sources.oscserver import OscServer
+from .audio.output import choose_output, default_recording
+from .audio.player import Player
+from .ops.presets import PresetStore
+from .sources.scenes import flight_for, resolve
+from .ops.sdnotify import Watchdog
+from .ops.session import SessionSaver, load_session, resume_commands, session_path
+from .render.worker import RenderWorker
 
 log = logging.getLogger("vamen")
 
 SLOWEST_TEMPO = 20.0
 FADE_SECONDS = 0.005
 GIL_SWITCH_SECONDS = 0.0005
-MIN_LEAD_SECONDS, MAX_LEAD_SECONDS = 0.05, 0.3  # time a quantised change needs to be rendered
 AUTOPILOT_LEAD_SECONDS = 0.5  # the autopilot plans a bar this long before the worker renders it
 
 
@@ -77,17 +68,17 @@ class Engine:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.output = None
-        self.audio_process = None  # the sound card's child process (vamen.server.audioproc)
+        self.audio_process = None  # the sound card's child process (vamen.server.audio.audioproc)
         self.cpu_awake = None  # the PM QoS request of --keep-cpu-awake
         self.recorder = None
         self.osc: OscServer | None = None
         self.encoder: EncodeWorker | None = None  # /vamen/encode off the control thread
-        self.metrics = None  # the Prometheus endpoint (vamen.server.metrics), when asked for
+        self.metrics = None  # the Prometheus endpoint (vamen.server.ops.metrics), when asked for
         self.midi = None  # the MIDI thread (vamen.server.midi), when MIDI is on
         self.clock = None  # who leads tempo and bar (vamen.server.clocks)
-        self.autopilot = None  # vamen.server.autopilot, when scenes are configured
-        self.saver = None  # saves the session every bar (vamen.server.session)
-        self.watchdog = Watchdog({})  # systemd's, fed by the control thread (vamen.server.sdnotify)
+        self.autopilot = None  # vamen.server.sources.autopilot, when scenes are configured
+        self.saver = None  # saves the session every bar (vamen.server.ops.session)
+        self.watchdog = Watchdog({})  # systemd's, fed by the control thread (vamen.server.ops.sdnotify)
         self._last_beat, self._last_bar = -1, None
         self.sinks: list = []  # loop sinks (notify, supercollider): the worker's listeners
 
@@ -103,7 +94,7 @@ class Engine:
 
         o = self.options
         if o.keep_cpu_awake:
-            from .cpuwake import CpuAwake
+            from .audio.cpuwake import CpuAwake
 
             self.cpu_awake = CpuAwake()
             if (why := self.cpu_awake.start()) is not None:
@@ -163,7 +154,7 @@ class Engine:
         if (exposure := self.osc.exposure()) is not None:
             o.notes.append(exposure)
         if o.metrics_port is not None:
-            from .metrics import MetricsServer
+            from .ops.metrics import MetricsServer
 
             self.metrics = MetricsServer(self, o.metrics_host, o.metrics_port).start()
         if midi is not None:
@@ -191,33 +182,14 @@ class Engine:
         return self
 
     def _resume(self, saved: dict) -> None:
-        """Restore the move, walk and glide of a saved session through ordinary commands.
-
-        The control state starts at the saved centre; a move in progress
-        carries on to its target over the beats it had left, and the walk
-        resumes at its saved phase, so the first bar sounds like the bar
-        that was saved.
-        """
-        from .commands import Glide, Morph, Walk
-
-        walk, move = saved["walk"], saved["move"]
-        cmds = [Glide(saved["glide"])]
-        if move is not None or saved["point"] != saved["centre"]:  # a pending change lands at once
-            cmds.append(Morph(tuple(saved["point"]), move["beats"] if move else 0.0,
-                              move["curve"] if move else "linear"))
-        rate, seed = walk["rate"], int(walk["seed"])
-        if walk["depth_now"] != walk["depth"]:  # saved mid-fade: fade on from the depth heard
-            cmds.append(Walk(walk["depth_now"], rate, seed, phase=walk["phase"]))
-            cmds.append(Walk(walk["depth"], rate, seed))
-        else:
-            cmds.append(Walk(walk["depth"], rate, seed, phase=walk["phase"]))
-        for cmd in cmds:
+        """Carry on from a saved session's move, walk and glide, through ordinary commands."""
+        for cmd in resume_commands(saved):
             self.control.apply(cmd, 0.0, 0.0)
         self.options.notes.append(f"carrying on from the last session ({self.session_file}); "
                                   "--fresh starts anew")
 
     def _start_recorder(self, path: Path | None) -> None:
-        from .recorder import WavRecorder
+        from .audio.recorder import WavRecorder
 
         path = Path(path or default_recording())
         self.options.record = path
@@ -283,28 +255,13 @@ class Engine:
 
     def _start_autopilot(self, flight, saved: dict | None) -> None:
         """The session saver, systemd's watchdog, and the autopilot when there are scenes."""
-        o = self.options
         self.saver = SessionSaver(self.session_file)
         self.watchdog = Watchdog()
         if flight is None:
             return
-        self.autopilot = Autopilot(flight, self.model.latent_dim, seed=o.seed,
-                                   base_gain=_first(o.gain, 1.0), tempo_free=o.clock in ("internal", "link"),
-                                   clock_led=o.clock != "internal")
-        where = f"{len(flight.scenes)} scene{'s' * (len(flight.scenes) != 1)} from {flight.source}"
-        if saved and self.autopilot.restore(saved.get("autopilot")):
-            pos = self.autopilot.position(0.0)
-            scene = flight.scene(pos.scene)
-            o.notes.append(f"autopilot: {where}; carrying on at scene {pos.scene!r}, bar "
-                           f"{pos.scene_bar + 1} of its {scene.bars}" if scene else f"autopilot: {where}")
-            first = [(0.0, cmd) for cmd in self.autopilot.resumed()]
-        else:
-            o.notes.append(f"autopilot: {where}" + ("" if self.autopilot.on else
-                                                    " (off: /vamen/autopilot 1 starts it)"))
-            first = self.autopilot.due(0.0, 0.0, ahead=0.0)
-        # The first bar is settled before anything plays, so it starts on beat 0 itself
-        # (the worker, built next, renders it first).
-        for beat, cmd in first:
+        self.autopilot, note, first = start_flight(flight, self.model.latent_dim, self.options, saved)
+        self.options.notes.append(note)
+        for beat, cmd in first:  # settled before anything plays (the worker, built next, renders it first)
             change = self.control.apply(cmd, 0.0, 0.0, at_beat=beat)
             if change is not None and "tempo" in change.changed:
                 self.tempo_map = TempoMap.start(self.sample_rate, change.tempo)
@@ -314,8 +271,7 @@ class Engine:
     def _autopilot_switch(self, cmd) -> None:
         """``/vamen/autopilot [i on]``: switch, then reply with the autopilot's state."""
         if self.autopilot is None:
-            self._reply("/vamen/error", [cmd.address, "no autopilot scenes: add [[autopilot.scene]] "
-                                         "to vamen.toml or use vamen serve --autopilot FILE"], cmd.source)
+            self.reply_error(cmd.address, NO_SCENES, cmd.source)
             return
         if cmd.on is not None:
             self.autopilot.switch(bool(cmd.on))
@@ -344,8 +300,7 @@ class Engine:
         """
         if self.control.quantize <= 0:
             return self.now_beat()
-        p99 = self.worker.render_ms()[1] / 1000.0
-        lead = min(MAX_LEAD_SECONDS, max(MIN_LEAD_SECONDS, 2.0 * p99))
+        lead = self.worker.change_lead()
         return self.tempo_map.beat_at(self.player.position + lead * self.sample_rate)
 
     def block_beats(self) -> float:
@@ -397,6 +352,17 @@ class Engine:
             self.worker.change(change.from_beat, trajectory, tempo_map, iterations)
 
     # -- external clock -----------------------------------------------------------
+    def use_clock(self, name: str, source=None) -> None:
+        """Hand the lead to the clock called ``name`` (``/vamen/clock``); control thread only."""
+        from .clocks import ClockError, hand_over
+
+        try:
+            self.clock = hand_over(self.clock, name, self, background=self._thread is not None)
+        except ClockError as exc:  # the old clock keeps the lead
+            self.reply_error("/vamen/clock", str(exc), source)
+            return
+        self.options.clock = name
+
     def sample_at_time(self, when: float) -> float:
         """The output sample heard at wall-clock time ``when`` (epoch seconds).
 
@@ -407,30 +373,26 @@ class Engine:
         return self.player.sample_at(monotonic - latency)
 
     def align(self, sample: float, beat: float, tolerance: float = 0.0) -> bool:
-        """Re-anchor musical time so ``sample`` falls on ``beat``'s place in the bar.
+        """Re-anchor musical time so ``sample`` falls on ``beat``'s place in the bar (:meth:`TempoMap.aligned`).
 
-        The external clock leads (MIDI Start, Continue, its beats): the beat
-        count moves to the nearest beat with the same place in the bar as
-        ``beat`` (at most half a bar either way), tempo changes keep their
-        samples, and loops queued from now on are re-planned on the new grid.
-        A disagreement within ``tolerance`` samples is left alone. Returns
+        Loops queued from now on are re-planned on the new grid. Returns
         whether the map moved. Control thread only.
         """
         old = self.tempo_map
-        here = old.beat_at(sample)
-        shift = (beat - here) % BEATS_PER_BAR
-        if shift > BEATS_PER_BAR / 2:
-            shift -= BEATS_PER_BAR
-        if abs(shift) * 60.0 / old.tempo_at(here) * self.sample_rate <= tolerance:
+        new = old.aligned(sample, beat, tolerance)
+        if new is None:
             return False
-        self.tempo_map = TempoMap(old.sample_rate, tuple(b + shift for b in old.beats),
-                                  old.samples, old.tempos)
+        self.tempo_map = new
         now = self.player.position
         self.worker.change(min(old.beat_at(now), self.tempo_map.beat_at(now)),
                            tempo_map=self.tempo_map)
         return True
 
     # -- replies and figures ----------------------------------------------------
+    def reply_error(self, address: str, message: str, to) -> None:
+        """Send ``/vamen/error address message`` to ``to`` (None: nobody) and remember it."""
+        self._reply("/vamen/error", [address, message], to)
+
     def _reply(self, address: str, args: list, to) -> None:
         if address == "/vamen/error":
             self.last_error = f"{args[0]}: {args[1]}" if len(args) > 1 else str(args)
@@ -442,31 +404,21 @@ class Engine:
         return self.model.encode_file(self.folders.check(path))
 
     def health(self) -> dict:
-        p50, p99 = self.worker.render_ms()
-        ahead = sum(1 for s in self.worker.slots if s.cue.start > self.player.position)
-        return {
-            "uptime": round(time.time() - self.started_at, 1),
-            "sample_rate": self.sample_rate,
-            "output": self.output_name,
-            "underruns": self.player.underruns,
-            "starved": self.player.starved,
-            "late_loops": self.worker.late,
-            "render_ms_p50": round(p50, 2),
-            "render_ms_p99": round(p99, 2),
-            "queued_loops": ahead,
-            "queue_depth": self.commands.qsize(),
-            "recording": str(self.options.record or ""),
-            "last_error": (self.last_error or self.worker.error
-                           or (self.audio_process.error if self.audio_process is not None else "")
-                           or next((k.error for k in self.sinks if k.error), "")),
-            **{key: value for sink in self.sinks for key, value in sink.health().items()},
-            **(self.midi.health() if self.midi is not None else {}),
-            **(self.clock.health() if self.clock is not None else {}),
-            **(self.autopilot.state(self.now_beat()) if self.autopilot is not None else off_state()),
-            **(self.osc.health() if self.osc is not None else {}),
-            **(self.audio_process.health() if self.audio_process is not None else {}),
-            "cpu_awake": int(self.cpu_awake is not None and self.cpu_awake.holding),
-        }
+        """The ``/vamen/state`` figures: the engine's own, then each part's ``health()``."""
+        parts = (self.worker, *self.sinks, self.midi, self.clock, self.osc, self.audio_process)
+        errors = (self.last_error, self.worker.error,
+                  getattr(self.audio_process, "error", ""), *(k.error for k in self.sinks))
+        figures = {"uptime": round(time.time() - self.started_at, 1), "sample_rate": self.sample_rate,
+                   "output": self.output_name, "underruns": self.player.underruns,
+                   "starved": self.player.starved, "queue_depth": self.commands.qsize(),
+                   "recording": str(self.options.record or ""),
+                   "last_error": next((e for e in errors if e), "")}
+        for part in parts:
+            if part is not None:
+                figures.update(part.health())
+        figures.update(self.autopilot.state(self.now_beat()) if self.autopilot is not None else off_state())
+        figures["cpu_awake"] = int(self.cpu_awake is not None and self.cpu_awake.holding)
+        return figures
 
     def status_line(self) -> str:
         beat = self.now_beat()
@@ -490,20 +442,10 @@ class Engine:
             self._thread.join(timeout=5)
         if self.osc is not None:
             self.osc.close()
-        for part in (self.encoder, self.metrics):  # encode worker, Prometheus endpoint
+        for part in (self.encoder, self.metrics, getattr(self, "worker", None), *self.sinks,
+                     self.output, self.recorder, self.cpu_awake):
             if part is not None:
                 part.close()
-        worker = getattr(self, "worker", None)
-        if worker is not None:
-            worker.stop()
-        for sink in self.sinks:
-            sink.close()
-        if self.output is not None:
-            self.output.close()
-        if self.recorder is not None:
-            self.recorder.close()
-        if self.cpu_awake is not None:
-            self.cpu_awake.close()
         if getattr(self, "control", None) is not None:
             self.save_session()  # the latest: a change asked for just before the stop counts
 

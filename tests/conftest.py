@@ -75,9 +75,9 @@ def cpus_awake():
     wake for a real-time audio thread, longer than a 5.3 ms JACK period, and
     the JACK dummy driver then reports xruns that glitch the recordings the
     tests judge (measured: a 90 s soak had 78 xruns, 3 with this). It is the
-    request ``vamen serve --keep-cpu-awake`` makes (vamen.server.cpuwake).
+    request ``vamen serve --keep-cpu-awake`` makes (vamen.server.audio.cpuwake).
     """
-    from vamen.server.cpuwake import CpuAwake
+    from vamen.server.audio.cpuwake import CpuAwake
 
     awake = CpuAwake()
     awake.start()  # without access the tests still run, on a noisier clock
@@ -121,3 +121,10 @@ def jack(jack_server):
     """``jack_server``, started again if an earlier test stopped it."""
     jack_server.start()
     return jack_server
+
+
+def pytest_collection_modifyitems(items):
+    """Every test that starts JACK carries the ``jack`` marker (``-m "not jack"`` leaves them out)."""
+    for item in items:
+        if {"jack", "jack_server"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.jack)

@@ -29,7 +29,7 @@ PortAudio and JACK (findings, Debian bookworm: jackd2 1.9.21, libportaudio2
 * PortAudio opens one JACK client per process at initialisation, named
   ``PortAudio`` (JACK appends ``-01``... on a clash) unless
   ``PaJack_SetClientName`` named it first; sounddevice does not wrap that
-  call, :func:`vamen.server.devices.set_jack_client_name` reaches it through
+  call, :func:`vamen.server.audio.devices.set_jack_client_name` reaches it through
   ctypes. This process's client is :data:`TEST_CLIENT` (``vamen-tests``). A
   stream registers ``<client>:out_0``, ``out_1``... (inputs ``in_0``...) and
   PortAudio connects them to ``system:playback_1``, ``_2``... itself.
@@ -145,7 +145,7 @@ def refresh_portaudio(client_name: str | None = TEST_CLIENT) -> int | None:
     if sd is None or _portaudio_lost:
         return None
     if client_name:
-        from vamen.server.devices import set_jack_client_name
+        from vamen.server.audio.devices import set_jack_client_name
 
         set_jack_client_name(client_name)
     while sd._initialized:

@@ -77,7 +77,7 @@ def _engine(model_path, device, blocksize, quantize, autopilot=None, awake=False
     sinks = ("soundcard",)
     if device is None:
         try:
-            from vamen.server.devices import DeviceError, find_output
+            from vamen.server.audio.devices import DeviceError, find_output
 
             find_output(None)
         except (ImportError, DeviceError):

@@ -10,7 +10,7 @@ from .common import emit, json_option
 @json_option
 def command(as_json: bool) -> None:
     """Audio outputs and MIDI inputs, with the names to pass to --device and --midi."""
-    from vamen.server.devices import midi_backend_name, scan_midi_inputs, scan_outputs
+    from vamen.server.audio.devices import midi_backend_name, scan_midi_inputs, scan_outputs
 
     outputs, audio_reason = scan_outputs()
     midi, midi_reason = scan_midi_inputs()

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import click
 
+from vamen.server.core.constants import OSC_PORT
+
 from vamen.model.errors import VamenError
 
 from .common import emit, json_option
@@ -128,7 +130,7 @@ def _standalone(target: str, query: str, file: Path, timeout: float) -> dict:
 @click.argument("target")
 @click.option("--host", default=None, help="Where a running server listens [default: 127.0.0.1].")
 @click.option("--osc-port", type=click.IntRange(1, 65535), default=None,
-              help="Its OSC port [default: 57140].")
+              help=f"Its OSC port [default: {OSC_PORT}].")
 @click.option("--midi", "query", default=None,
               help="MIDI input (substring) to learn from when no server runs [default: [midi] port].")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -150,7 +152,7 @@ def learn(target, host, osc_port, query, config_path, timeout, as_json) -> None:
     if config_path is None and Path("vamen.toml").is_file():
         config_path = Path("vamen.toml")
     values = read_config(config_path) if config_path is not None else {}
-    server = (host or values.get("host", "127.0.0.1"), osc_port or values.get("osc_port", 57140))
+    server = (host or values.get("host", "127.0.0.1"), osc_port or values.get("osc_port", OSC_PORT))
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
         sock.bind(("0.0.0.0" if server[0] not in ("127.0.0.1", "localhost") else "127.0.0.1", 0))

@@ -35,7 +35,7 @@ def _output_format(out: Path) -> tuple[str, str]:
 
 def _point(text: str, model, seed: int):
     """Resolve a point: anchor index, anchor name or 'random'."""
-    from vamen.server.motion import prior_point
+    from vamen.server.core.motion import prior_point
 
     if text == "random":
         return prior_point(model.latent_dim, 1.0, seed)
@@ -93,8 +93,8 @@ def command(out, model_path, bars, seed, latent, walk, walk_rate, morph, tempo, 
     import numpy as np
     import soundfile as sf
 
-    from vamen.server.loops import join_bars
-    from vamen.server.motion import Morph, Still, Walk, prior_point
+    from vamen.server.render.loops import join_bars
+    from vamen.server.core.motion import Morph, Still, Walk, prior_point
 
     fmt, subtype = _output_format(out)
     if encode_file is not None and (latent or morph or walk > 0):

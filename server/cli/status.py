@@ -15,6 +15,8 @@ from pathlib import Path
 
 import click
 
+from vamen.server.core.constants import OSC_PORT
+
 from vamen.model.errors import VamenError
 
 TRIES = 3
@@ -90,7 +92,7 @@ def describe(state: dict, where: str) -> str:
 @click.command("status")
 @click.option("--host", default=None, help="Where the server listens [default: 127.0.0.1].")
 @click.option("--osc-port", type=click.IntRange(1, 65535), default=None,
-              help="Its OSC port [default: 57140].")
+              help=f"Its OSC port [default: {OSC_PORT}].")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="vamen.toml to take host and port from [default: ./vamen.toml if present].")
 @click.option("--timeout", type=click.FloatRange(0.1, 60), default=2.0, show_default=True,
@@ -106,7 +108,7 @@ def command(host, osc_port, config_path, timeout, as_json) -> None:
     host = host or values.get("host", "127.0.0.1")
     if host in ("0.0.0.0", "::", ""):  # a server bound everywhere is reached on loopback
         host = "::1" if host == "::" else "127.0.0.1"
-    port = osc_port or values.get("osc_port", 57140)
+    port = osc_port or values.get("osc_port", OSC_PORT)
     state = ask_state(host, port, timeout)
     if state is None:
         click.echo(f"vamen: no vamen server answers on {host}:{port}", err=True)

@@ -30,7 +30,7 @@ import time
 from collections import deque
 from typing import Callable
 
-from vamen.server import commands as c
+from vamen.server.core import commands as c
 
 from .commands import Align
 

@@ -11,15 +11,9 @@ import time
 from dataclasses import dataclass
 from typing import ClassVar
 
-from vamen.server.commands import Command
+from vamen.server.core.commands import EngineCommand
 
-
-@dataclass(frozen=True)
-class EngineCommand(Command):
-    """A command whose effect is on the engine: subclasses define ``run``."""
-
-    def run(self, engine) -> None:
-        raise NotImplementedError
+__all__ = ["Align", "EngineCommand", "Learned"]
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,7 @@ def learned_path(config: Path | None, presets: Path | None = None) -> Path:
     """Where learned mappings live: beside ``config``, else beside the presets."""
     if config is not None:
         return Path(config).with_name(FILENAME)
-    from vamen.server.session import session_path
+    from vamen.server.ops.session import session_path
 
     return session_path(presets).with_name(FILENAME)
 

@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from vamen.server.devices import _quiet_stderr
+from vamen.server.audio.devices import _quiet_stderr
 
 from .learned import read_learned, write_learned
 from .mapping import CCMapping, MidiSettings, parse_cc

@@ -68,8 +68,8 @@ import shlex
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
-from vamen.server import commands as c
-from vamen.server.config import ConfigError
+from vamen.server.core import commands as c
+from vamen.server.core.constants import ConfigError
 
 #: Curve steepness: e^K = 100, so an ``exp`` gain knob covers 40 dB.
 K = math.log(100.0)
@@ -363,7 +363,7 @@ def _tokens(text: str) -> list[Any]:
 
 def parse_action(number: int, text: Any, latent_dim: int, channel: int | None = None) -> NoteAction:
     """One ``[midi.note]`` action string -> :class:`NoteAction` (ValueError if it is not one)."""
-    from vamen.server.osc import BadMessage, parse
+    from vamen.server.sources.osc import BadMessage, parse
 
     if not isinstance(text, str) or not text.strip():
         raise ValueError(f"must be an action such as \"preset/load verse\", got {text!r}")

@@ -1,7 +1,7 @@
 """MIDI ports through mido's backend choice: raw bytes with their arrival times.
 
 ``MIDO_BACKEND`` picks the backend as everywhere in vamen
-(:func:`vamen.server.devices.midi_backend_name`): ``mido.backends.rtmidi``
+(:func:`vamen.server.audio.devices.midi_backend_name`): ``mido.backends.rtmidi``
 (the default: ALSA on Linux, CoreMIDI, WinMM) or ``.../UNIX_JACK`` for JACK
 MIDI. For rtmidi backends vamen opens the port with python-rtmidi itself, in
 queue mode, because mido's rtmidi port hides two things a performance needs:
@@ -23,7 +23,7 @@ import logging
 import queue
 import time
 
-from vamen.server.devices import midi_backend_name
+from vamen.server.audio.devices import midi_backend_name
 
 log = logging.getLogger("vamen")
 RTMIDI_MODULE = "mido.backends.rtmidi"

@@ -27,7 +27,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable, Hashable
 
-from vamen.server import commands as c
+from vamen.server.core import commands as c
 
 from .clock import ClockFollower
 from .commands import Learned
@@ -39,7 +39,7 @@ CLOCK_TYPES = ("clock", "start", "stop", "continue", "songpos")
 
 
 def control_state(control) -> State:
-    """Reads a target's current value from a :class:`~vamen.server.control.Control`.
+    """Reads a target's current value from a :class:`~vamen.server.core.control.Control`.
 
     Called from the MIDI thread: it only reads attributes that the control
     thread replaces whole, never mutates.

@@ -11,7 +11,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from vamen.server.config import CLOCKS, ConfigError
+from vamen.server.core.constants import CLOCKS, ConfigError
 
 from .learned import learned_path, read_learned
 from .mapping import MidiSettings, parse_settings

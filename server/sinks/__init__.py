@@ -25,20 +25,24 @@ LoopSink            base class: queue in the worker thread, deliver on its own
 NotifySink          the ``notify`` sink
 SuperColliderSink   the ``supercollider`` sink
 build_sinks         the sinks ``ServeOptions`` asks for, wired to an engine
-parse_address       ``"HOST:PORT"`` -> ``(host, port)``
+parse_address       ``"HOST:PORT"`` (IPv6 as ``[::1]:PORT``) -> ``(host, port)``
+udp_socket          a UDP socket of the family an address needs
 """
 from __future__ import annotations
 
+import ipaddress
 import logging
 import queue
+import socket
 import threading
 import time
+import urllib.parse
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
-from ..clock import BEATS_PER_BAR, TempoMap
+from vamen.server.core.tempo import BEATS_PER_BAR, TempoMap
 
 log = logging.getLogger("vamen")
 
@@ -88,22 +92,38 @@ class Loop:
 
 
 def parse_address(text: str, default_port: int) -> tuple[str, int]:
-    """``"HOST:PORT"``, ``"HOST"`` or ``":PORT"`` -> ``(host, port)``."""
-    host, _, port = str(text).rpartition(":") if ":" in str(text) else (str(text), "", "")
-    host = host or "127.0.0.1"
+    """``"HOST:PORT"``, ``"HOST"``, ``":PORT"``, ``"[::1]:PORT"`` or ``"::1"`` -> ``(host, port)``.
+
+    IPv6 addresses are written in brackets when a port follows (RFC 3986);
+    a bare address with several colons is taken whole, as an address.
+    """
+    text = str(text).strip()
     try:
-        number = int(port) if port else default_port
+        ipaddress.ip_address(text)  # "::1", "fe80::2": an address, no port
+        return text, default_port
     except ValueError:
+        pass
+    parts = urllib.parse.urlsplit("//" + text)
+    try:
+        number = parts.port if parts.port is not None else default_port
+    except ValueError:  # not a number, or beyond 65535
         raise ValueError(f"{text!r} is not HOST:PORT") from None
+    if parts.netloc != text or parts.path or parts.query or parts.fragment:
+        raise ValueError(f"{text!r} is not HOST:PORT")
     if not 0 < number < 65536:
         raise ValueError(f"{text!r}: port {number} is out of range")
-    return host, number
+    return parts.hostname or "127.0.0.1", number
+
+
+def udp_socket(host: str) -> socket.socket:
+    """A UDP socket of the family ``host`` needs (IPv6 for an address with colons)."""
+    return socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
 
 
 class LoopSink:
     """Base of the loop sinks: called on the worker thread, delivers on its own.
 
-    Calling the sink (what :class:`~vamen.server.worker.RenderWorker` does
+    Calling the sink (what :class:`~vamen.server.render.worker.RenderWorker` does
     with each new slot) only works out the loop's wall-clock start and puts
     it on a bounded queue; :meth:`deliver` runs on the sink's thread. When
     the patch's side is slow the oldest waiting loops are dropped, never the

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import tempfile
 from pathlib import Path
 
@@ -38,7 +37,7 @@ import soundfile as sf
 from pythonosc.osc_bundle_builder import OscBundleBuilder
 from pythonosc.osc_message_builder import OscMessageBuilder
 
-from . import Loop, LoopSink, parse_address
+from . import Loop, LoopSink, parse_address, udp_socket
 
 FILES = 8
 DEFAULT_PORT = 57150
@@ -84,7 +83,7 @@ class NotifySink(LoopSink):
         self.folder.mkdir(parents=True, exist_ok=True)
         self.files = max(2, int(files))
         self._next = 0
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self._sock = udp_socket(self.clients[0][0] if self.clients else "127.0.0.1")
 
     def deliver(self, loop: Loop) -> None:
         path = self.folder / f"loop-{self._next}.wav"

@@ -47,7 +47,7 @@ from pythonosc.osc_bundle_builder import OscBundleBuilder
 from pythonosc.osc_message import OscMessage
 from pythonosc.osc_message_builder import OscMessageBuilder
 
-from . import Loop, LoopSink, parse_address
+from . import Loop, LoopSink, parse_address, udp_socket
 
 SCSYNTH_PORT = 57110
 SCLANG_PORT = 57120
@@ -126,7 +126,7 @@ class SuperColliderSink(LoopSink):
         self.sizes: dict[int, int] = {}
         self._ring = itertools.cycle(range(self.count))
         self._sync_ids = itertools.count(7001)
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self._sock = udp_socket(self.scsynth[0])
         self._sock.bind(("0.0.0.0" if self.scsynth[0] not in ("127.0.0.1", "localhost")
                          else "127.0.0.1", 0))
 

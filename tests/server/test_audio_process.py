@@ -1,4 +1,4 @@
-"""The sound card's own process (vamen.server.audioproc) on a real JACK dummy server.
+"""The sound card's own process (vamen.server.audio.audioproc) on a real JACK dummy server.
 
 What an installation needs from it: the audio comes back by itself when the
 JACK server dies and returns, a crashed audio process is replaced, and a
@@ -30,7 +30,7 @@ def audio_children(pid: int) -> list[int]:
                 cmd = fh.read()
         except OSError:
             continue
-        if parent == pid and b"vamen.server.audiochild" in cmd:
+        if parent == pid and b"vamen.server.audio.audiochild" in cmd:
             found.append(int(entry))
     return found
 

@@ -6,11 +6,11 @@ import tomllib
 
 import pytest
 
-from vamen.server import commands as c
+from vamen.server.core import commands as c
 from vamen.server.config import ConfigError, read_config
 from vamen.server.options import ServeOptions
-from vamen.server.osc import BadMessage, parse
-from vamen.server.scenes import flight_for, read_flight, resolve
+from vamen.server.sources.osc import BadMessage, parse
+from vamen.server.sources.scenes import flight_for, read_flight, resolve
 
 GOOD = """
 [autopilot]

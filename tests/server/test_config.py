@@ -38,3 +38,54 @@ def test_bad_files_are_one_clear_line(tmp_path, text, words):
     assert run.returncode == 2
     assert run.stderr.strip().splitlines() == [run.stderr.strip()]
     assert words.split("'")[0] in run.stderr
+
+
+@pytest.mark.parametrize("text, flag, words", [
+    ("tempo = 10\n", "--tempo=10", "20<=x<=400"),
+    ("quality = -5\n", "--quality=-5", "1<=x<=512"),
+    ("gain = 50\n", "--gain=50", "0<=x<=2"),
+    ("quantize = -2\n", "--quantize=-2", "0<=x<=64"),
+])
+def test_out_of_range_file_values_are_refused_like_the_flags(tmp_path, text, flag, words):
+    """The file and the command line share one table of rules: the same range, exit status 2."""
+    path = tmp_path / "vamen.toml"
+    path.write_text(text)
+    run = subprocess.run([sys.executable, "-m", "vamen.server.cli", "serve", "--config", str(path)],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2, run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1, run.stderr
+    key = text.split(" ")[0]
+    assert f"{key}: " in run.stderr and words in run.stderr
+    flagged = subprocess.run([sys.executable, "-m", "vamen.server.cli", "serve", flag],
+                             capture_output=True, text=True, timeout=120)
+    assert flagged.returncode == 2 and words in flagged.stderr
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("keep-cpu-awake = true\n", {"keep_cpu_awake": True}),
+    ("keep_cpu_awake = false\n", {"keep_cpu_awake": False}),
+])
+def test_true_false_keys_are_read(tmp_path, text, expected):
+    path = tmp_path / "vamen.toml"
+    path.write_text(text)
+    assert read_config(path) == expected
+    assert ServeOptions(**read_config(path)).keep_cpu_awake is expected["keep_cpu_awake"]
+
+
+@pytest.mark.parametrize("text", ["keep-cpu-awake = 1\n", "tempo = true\n", "sink = [\"file\", 3]\n"])
+def test_a_number_is_not_a_flag_nor_a_flag_a_number(tmp_path, text):
+    path = tmp_path / "vamen.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match="wrong type"):
+        read_config(path)
+
+
+def test_every_file_key_and_flag_comes_from_one_table():
+    from vamen.server.cli.serve import command
+    from vamen.server.options import FILE_KEYS, RULES
+
+    flags = {opt for p in command.params for opt in p.opts}
+    for rule in RULES:
+        assert rule.option is None or rule.option in flags, rule.name
+        assert rule.file_key is None or rule.file_key in FILE_KEYS, rule.name
+        assert hasattr(ServeOptions(), rule.name)

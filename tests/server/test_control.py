@@ -4,10 +4,10 @@ import math
 import numpy as np
 import pytest
 
-from vamen.server import commands as c
-from vamen.server import motion
-from vamen.server.control import Change, Control, WalkSettings
-from vamen.server.presets import PresetStore
+from vamen.server.core import commands as c
+from vamen.server.core import motion
+from vamen.server.core.control import Change, Control, WalkSettings
+from vamen.server.ops.presets import PresetStore
 
 DIM = 16
 SRC = ("127.0.0.1", 57120)

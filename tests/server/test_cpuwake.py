@@ -2,7 +2,7 @@
 import os
 import struct
 
-from vamen.server.cpuwake import DEVICE, CpuAwake
+from vamen.server.audio.cpuwake import DEVICE, CpuAwake
 
 
 def test_the_request_is_written_and_held_until_closed(tmp_path):

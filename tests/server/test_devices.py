@@ -9,9 +9,9 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from vamen.server import devices
+from vamen.server.audio import devices
 from vamen.server.cli import main
-from vamen.server.devices import DeviceError, NoOutputDevice, find_output, list_midi_inputs
+from vamen.server.audio.devices import DeviceError, NoOutputDevice, find_output, list_midi_inputs
 
 JACK_API = "JACK Audio Connection Kit"
 JACK_MIDI = "mido.backends.rtmidi/UNIX_JACK"

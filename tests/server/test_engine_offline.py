@@ -5,7 +5,7 @@ import pytest
 from vamen.model.loopmodel import LoopModel
 from vamen.server.engine import Engine
 from vamen.server.options import ServeOptions
-from vamen.server.osc import parse
+from vamen.server.sources.osc import parse
 
 from offline import BLOCK, RATE, ManualOutput
 

@@ -17,7 +17,7 @@ import soundfile as sf
 from vamen.model.loopmodel import LoopModel
 from vamen.server.engine import Engine
 from vamen.server.options import ServeOptions
-from vamen.server.guard import DEFAULT_RATE
+from vamen.server.sources.guard import DEFAULT_RATE
 
 from oscclient import Client, message
 

@@ -12,7 +12,7 @@ import pytest
 from vamen.model.loopmodel import LoopModel
 from vamen.server.engine import Engine
 from vamen.server.options import ServeOptions
-from vamen.server.folders import Folders, OutsideFolders, default_folders
+from vamen.server.ops.folders import Folders, OutsideFolders, default_folders
 
 from oscclient import Client, message
 from waiting import wait_for

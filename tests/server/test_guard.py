@@ -8,10 +8,10 @@ import queue
 
 import pytest
 
-from vamen.server import commands as c
-from vamen.server import guard as g
-from vamen.server.fairqueue import FairQueue
-from vamen.server.guard import Guard, exposure, parse_networks
+from vamen.server.core import commands as c
+from vamen.server.sources import guard as g
+from vamen.server.sources.fairqueue import FairQueue
+from vamen.server.sources.guard import Guard, exposure, parse_networks
 
 A, B = ("127.0.0.1", 40001), ("127.0.0.1", 40002)
 
@@ -124,7 +124,7 @@ def test_bounded_memory_and_labels_under_a_port_scan():
 def test_drops_are_logged_once_per_sender_per_interval(caplog):
     clock = Clock()
     guard = Guard(allow=["10.0.0.0/8"], rate=10, burst=1, clock=clock)
-    with caplog.at_level(logging.WARNING, logger="vamen.server.guard"):
+    with caplog.at_level(logging.WARNING, logger="vamen.server.sources.guard"):
         for step in range(int(3 * g.REPORT_SECONDS * 100)):  # 30 s at 100 packets a second each
             clock.now += 0.01
             for _ in range(10):

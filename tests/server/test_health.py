@@ -17,7 +17,7 @@ import pytest
 
 from clients import Vamen, free_port
 from oscclient import Client, message
-from vamen.server.metrics import exposition
+from vamen.server.ops.metrics import exposition
 
 LOG_SIZE = 2048
 

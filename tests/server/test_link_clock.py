@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 from vamen.model.loopmodel import LoopModel
-from vamen.server import commands as c
+from vamen.server.core import commands as c
 from vamen.server.engine import Engine
 from vamen.server.options import ServeOptions
-from vamen.server.linkclock import TOLERANCE, LinkClock, SampleClock
+from vamen.server.clocks.link import TOLERANCE, LinkClock, SampleClock
 
 from linkfake import FakeLink, Session, downbeat_error
 from offline import BLOCK, RATE, ManualOutput
@@ -207,7 +207,7 @@ def test_sample_clock_sees_through_late_readings(rng):
 
 def test_switching_clocks_mid_performance(engine):
     pytest.importorskip("link", reason="the Link binding (pip install 'vamen[link]')")
-    from vamen.server.clocks import UseClock
+    from vamen.server.core.commands import UseClock
 
     def run(seconds):
         for _ in range(int(seconds * RATE / BLOCK)):

@@ -6,7 +6,7 @@ import time
 import numpy as np
 import pytest
 
-from vamen.server import commands as c
+from vamen.server.core import commands as c
 from vamen.server.midi.clock import TICKS_PER_BEAT, ClockFollower, TickTempo
 from vamen.server.midi.commands import Align
 

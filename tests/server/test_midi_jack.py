@@ -75,7 +75,7 @@ def model(tiny_model):
 def start_engine(model, tmp_path, config: str, **options):
     from vamen.server.engine import Engine
     from vamen.server.options import ServeOptions
-    from vamen.server.output import TimerOutput
+    from vamen.server.audio.output import TimerOutput
 
     path = tmp_path / "vamen.toml"
     path.write_text(config)
@@ -118,7 +118,7 @@ MAPPINGS = """
 
 
 def test_knobs_and_pads_move_the_state_and_presets_land_on_the_bar(controller, model, tmp_path):
-    from vamen.server.presets import PresetStore
+    from vamen.server.ops.presets import PresetStore
 
     dim = model.latent_dim
     PresetStore(tmp_path / "p.json").save("verse", np.full(dim, 1.25))
@@ -327,7 +327,7 @@ def test_unplug_replug_and_garbage(controller, model, tmp_path, caplog):
 def test_feedback_echoes_what_moved_by_other_means(controller, model, tmp_path):
     import rtmidi
 
-    from vamen.server import commands as c
+    from vamen.server.core import commands as c
 
     lights = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, name="vamen-tests-leds")
     lights.open_virtual_port("vamen-test-leds")

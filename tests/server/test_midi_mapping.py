@@ -9,7 +9,7 @@ import tomllib
 import mido
 import pytest
 
-from vamen.server import commands as c
+from vamen.server.core import commands as c
 from vamen.server.config import ConfigError
 from vamen.server.midi.commands import Learned
 from vamen.server.midi.learned import dumps, read_learned, toml_value, write_learned

@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from vamen.server import motion as m
+from vamen.server.core import motion as m
 
 DIM = 16
 

@@ -3,9 +3,9 @@ import math
 
 import pytest
 
-from vamen.server import commands as c
-from vamen.server.clocks import UseClock
-from vamen.server.osc import ADDRESSES, BadMessage, parse
+from vamen.server.core import commands as c
+from vamen.server.core.commands import UseClock
+from vamen.server.sources.osc import ADDRESSES, BadMessage, parse
 
 DIM = 16
 SRC = ("127.0.0.1", 57120)

@@ -10,10 +10,10 @@ import pytest
 from pythonosc.osc_bundle_builder import OscBundleBuilder
 from pythonosc.parsing import osc_types
 
-from vamen.server import commands as c
-from vamen.server.control import Control
-from vamen.server.oscserver import OscServer, decode_packet
-from vamen.server.presets import PresetStore
+from vamen.server.core import commands as c
+from vamen.server.core.control import Control
+from vamen.server.sources.oscserver import OscServer, decode_packet
+from vamen.server.ops.presets import PresetStore
 
 from oscclient import TIMEOUT, Client, bundle, message
 

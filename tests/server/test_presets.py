@@ -7,7 +7,7 @@ import threading
 import numpy as np
 import pytest
 
-from vamen.server import presets as p
+from vamen.server.ops import presets as p
 
 
 def test_round_trip(tmp_path):
@@ -66,7 +66,7 @@ def test_unicode_names_are_fine(tmp_path):
 def test_corrupt_file_is_kept_aside(tmp_path, caplog, content):
     path = tmp_path / "presets.json"
     path.write_text(content)
-    with caplog.at_level(logging.WARNING, logger="vamen.server.presets"):
+    with caplog.at_level(logging.WARNING, logger="vamen.server.ops.presets"):
         store = p.PresetStore(path)
     assert store.names() == []
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
@@ -137,7 +137,7 @@ def test_default_path_follows_xdg(monkeypatch, tmp_path):
 def test_unreadable_path_warns_and_starts_empty(tmp_path, caplog):
     folder = tmp_path / "p.json"
     os.mkdir(folder)  # a folder where the file should be: reading fails with an OSError
-    with caplog.at_level(logging.WARNING, logger="vamen.server.presets"):
+    with caplog.at_level(logging.WARNING, logger="vamen.server.ops.presets"):
         assert p.PresetStore(folder).names() == []
     assert folder.is_dir() and "cannot read" in caplog.text
 

@@ -15,7 +15,7 @@ from vamen.model.loopmodel import LoopModel
 from vamen.server.engine import Engine
 from vamen.server.options import ServeOptions
 from vamen.server.midi.commands import EngineCommand
-from vamen.server.sdnotify import Watchdog, notify
+from vamen.server.ops.sdnotify import Watchdog, notify
 
 from offline import RATE, ManualOutput
 

@@ -109,7 +109,7 @@ def test_quantise_1_lands_on_the_next_beat_within_a_block(jack, tiny_model, tmp_
     from jackd import Recording
 
     from vamen.model.loopmodel import LoopModel
-    from vamen.server.worker import HEADROOM
+    from vamen.server.render.worker import HEADROOM
 
     s = served_on_jack(jack, tiny_model, tmp_path, "--quantize", 1)
     try:

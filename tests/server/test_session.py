@@ -4,10 +4,10 @@ import os
 
 import numpy as np
 
-from vamen.server.control import Control
-from vamen.server.presets import PresetStore
-from vamen.server import commands as c
-from vamen.server.session import SessionSaver, load_session, save_session
+from vamen.server.core.control import Control
+from vamen.server.ops.presets import PresetStore
+from vamen.server.core import commands as c
+from vamen.server.ops.session import SessionSaver, load_session, save_session
 
 
 def control(tmp_path, dim=4) -> Control:

@@ -3,16 +3,17 @@ import socket
 import threading
 
 import numpy as np
+import pytest
 import soundfile as sf
 from pythonosc.osc_bundle import OscBundle
 from pythonosc.osc_message import OscMessage
 
-from vamen.server.clock import TempoMap
-from vamen.server.player import Cue
+from vamen.server.core.tempo import TempoMap
+from vamen.server.audio.player import Cue
 from vamen.server.sinks import parse_address
 from vamen.server.sinks.notify import NotifySink
 from vamen.server.sinks.supercollider import SuperColliderSink, setn_messages
-from vamen.server.worker import Slot
+from vamen.server.render.worker import Slot
 
 RATE = 48000
 
@@ -33,6 +34,37 @@ def test_parse_address():
     assert parse_address("10.0.0.2:9000", 1) == ("10.0.0.2", 9000)
     assert parse_address(":9000", 1) == ("127.0.0.1", 9000)
     assert parse_address("host", 57150) == ("host", 57150)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("[::1]:57120", ("::1", 57120)),
+    ("::1", ("::1", 57150)),
+    ("[::1]", ("::1", 57150)),
+    ("fe80::2", ("fe80::2", 57150)),
+    ("[2001:db8::7]:9000", ("2001:db8::7", 9000)),
+])
+def test_parse_address_reads_ipv6(text, expected):
+    assert parse_address(text, 57150) == expected
+
+
+@pytest.mark.parametrize("text", ["host:port", "host:70000", "host:0", "[::1]:x", "a/b:9"])
+def test_parse_address_refuses_what_is_not_host_port(text):
+    with pytest.raises(ValueError):
+        parse_address(text, 57150)
+
+
+def test_notify_sends_to_an_ipv6_client(tmp_path, rng):
+    sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    sock.bind(("::1", 0))
+    sock.settimeout(5)
+    sink = NotifySink([f"[::1]:{sock.getsockname()[1]}"], tmp_path, files=3,
+                      sample_rate=RATE, position=lambda: 0, latency=lambda: 0.01).start()
+    try:
+        sink(slot(), rng.uniform(-0.5, 0.5, 96000).astype(np.float32), TempoMap.start(RATE, 120.0))
+        assert OscBundle(sock.recvfrom(65536)[0]).content(0).address == "/vamen/loop"
+    finally:
+        sink.close()
+        sock.close()
 
 
 def test_notify_writes_cycling_files_and_sends_a_stamped_bundle(tmp_path, rng):

@@ -1,8 +1,8 @@
 """OSC to commands: the pure translation from a message to typed commands.
 
 :func:`parse` knows nothing of sockets: it turns ``(address, args)`` into a
-list of :mod:`~vamen.server.commands` objects or raises :class:`BadMessage`
-with one clear sentence, which the socket layer (:mod:`vamen.server.oscserver`)
+list of :mod:`~vamen.server.core.commands` objects or raises :class:`BadMessage`
+with one clear sentence, which the socket layer (:mod:`vamen.server.sources.oscserver`)
 sends back as ``/vamen/error s address s message``. It checks everything that
 can be checked without the control state: addresses, argument counts and
 types, NaN and infinity, ranges, curve names, preset-name syntax. What needs
@@ -48,14 +48,14 @@ import math
 import re
 from typing import Any, Callable
 
-from vamen.server import commands as c
-from vamen.server.motion import CURVES
-from vamen.server.presets import validate_name
+from vamen.server.core import commands as c
+from vamen.server.core.motion import CURVES
+from vamen.server.core.points import validate_name
 
-from vamen.server.commands import (MAX_DEPTH, MAX_GAIN, MAX_QUALITY, MAX_QUANTIZE, MAX_TEMPO,
+from vamen.server.core.commands import (MAX_DEPTH, MAX_GAIN, MAX_QUALITY, MAX_QUANTIZE, MAX_TEMPO,
                                    MAX_WALK_RATE, MIN_QUALITY, MIN_TEMPO)
 
-BEATS_PER_BAR = 4
+from vamen.server.core.constants import BEATS_PER_BAR, CLOCKS
 
 
 class BadMessage(ValueError):
@@ -315,12 +315,10 @@ def _midi_learn(args, dim, meta):
 
 @_handles("/vamen/clock", "s name (internal, midi or link)", 1, 1)
 def _clock(args, dim, meta):
-    from vamen.server.clocks import CLOCKS, UseClock
-
     name = _string(args[0], "name")
     if name not in CLOCKS:
         raise _Refuse(f"unknown clock {name!r}; clocks are {', '.join(CLOCKS)}")
-    return UseClock(name, **meta)
+    return c.UseClock(name, **meta)
 
 
 @_handles("/vamen/autopilot", "[i on (1) or off (0)]", 0, 1)
@@ -437,9 +435,9 @@ def parse(address: str, args: list, source: tuple[str, int] | None, at: float | 
 
 def __getattr__(name: str):
     # The socket layer lives in its own module (it imports socket and
-    # threading); ``from vamen.server.osc import OscServer`` still works.
+    # threading); ``from vamen.server.sources.osc import OscServer`` still works.
     if name in ("OscServer", "decode_packet"):
-        from vamen.server import oscserver
+        from vamen.server.sources import oscserver
 
         return getattr(oscserver, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

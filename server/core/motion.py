@@ -38,7 +38,7 @@ LIMIT = 4.0
 #: Morph curves, in the order the OSC docs list them.
 CURVES = ("linear", "smooth", "slerp")
 
-BEATS_PER_BAR = 4.0
+from vamen.server.core.constants import BEATS_PER_BAR
 
 
 @runtime_checkable
@@ -260,7 +260,7 @@ class Walk:
     _: dataclasses.KW_ONLY
     start_phase: float = 0.0
     fade_from: float | None = None
-    fade_beats: float = BEATS_PER_BAR
+    fade_beats: float = float(BEATS_PER_BAR)
 
     def __post_init__(self) -> None:
         for name in ("depth", "rate", "start_beat", "start_phase", "fade_beats"):

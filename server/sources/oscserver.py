@@ -2,17 +2,17 @@
 
 One UDP socket, one receive thread. For each datagram the thread decodes the
 packet (messages and bundles, nested, with their time tags), turns each
-message into commands with :func:`vamen.server.osc.parse` and puts them on
+message into commands with :func:`vamen.server.sources.osc.parse` and puts them on
 the command queue for the control thread: in order, once the datagrams
 waiting have been read (at most :data:`BATCH` commands at a time). It never
 touches the control state, torch or the sink, and never sleeps: a bundle
 stamped for the future is enqueued at once with ``at`` set, and the control
 thread lands it on time.
 
-Before decoding, every datagram goes past a :class:`~vamen.server.guard.Guard`:
+Before decoding, every datagram goes past a :class:`~vamen.server.sources.guard.Guard`:
 senders outside the allow-list and senders over their rate are dropped
 there, silently and cheaply, and counted. The command queue is best a
-:class:`~vamen.server.fairqueue.FairQueue`, which takes turns between
+:class:`~vamen.server.sources.fairqueue.FairQueue`, which takes turns between
 senders and caps each one's share.
 
 Two things are answered from the receive thread itself, so they work even
@@ -48,14 +48,15 @@ from pythonosc.osc_message import OscMessage
 from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.parsing import osc_types
 
-from vamen.server import commands as c
-from vamen.server.guard import Guard, exposure
-from vamen.server.osc import BadMessage, parse
+from vamen.server.core import commands as c
+from vamen.server.core.constants import OSC_PORT
+from vamen.server.sources.guard import Guard, exposure
+from vamen.server.sources.osc import BadMessage, parse
 
 log = logging.getLogger(__name__)
 
 DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 57140
+DEFAULT_PORT = OSC_PORT  # vamen.server.core.constants
 
 # The largest UDP payload; socketserver's default of 8192 would silently
 # truncate a long /vamen/latent and turn a clear error into a garbled one.
@@ -145,7 +146,7 @@ class OscServer:
         Where commands go. A bounded queue is best: when it is full the
         command is dropped and the sender told, rather than memory growing.
     latent_dim : int
-        The model's latent size, for :func:`~vamen.server.osc.parse`.
+        The model's latent size, for :func:`~vamen.server.sources.osc.parse`.
     host : str
         Interface to bind (``127.0.0.1``: this machine only; ``0.0.0.0``: the
         network, e.g. for Tidal on another laptop).

@@ -1,9 +1,9 @@
-"""The sound card's side of the audio process: ``python -m vamen.server.audiochild``.
+"""The sound card's side of the audio process: ``python -m vamen.server.audio.audiochild``.
 
 vamen plays through a child process that owns the PortAudio stream and
-nothing else (see :mod:`vamen.server.audioproc` for why). This module is
+nothing else (see :mod:`vamen.server.audio.audioproc` for why). This module is
 what runs in it: light imports only (numpy, sounddevice; never torch), a
-:class:`~vamen.server.player.Player` whose loop pool lives in memory shared
+:class:`~vamen.server.audio.player.Player` whose loop pool lives in memory shared
 with the parent, the stream's callback, and a thread that takes the
 parent's messages (new schedules, gain, transport) from a socket.
 

@@ -56,9 +56,9 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from vamen.server import commands as c
-from vamen.server.config import ConfigError
-from vamen.server.motion import CURVES, LIMIT
+from vamen.server.core import commands as c
+from vamen.server.core.constants import ConfigError
+from vamen.server.core.motion import CURVES, LIMIT
 
 ORDERS = ("sequence", "random")
 DEFAULT_IDLE = 30.0

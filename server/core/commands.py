@@ -2,7 +2,7 @@
 
 The OSC and MIDI threads only build these objects and put them on the
 command queue; the control thread alone acts on them (see
-:mod:`vamen.server.control`). Each command knows its OSC address and can turn
+:mod:`vamen.server.core.control`). Each command knows its OSC address and can turn
 itself back into an OSC message with :meth:`Command.to_osc`, so tests compare
 messages rather than side effects, and ``parse(*cmd.to_osc()) == [cmd]``.
 
@@ -28,6 +28,8 @@ SetLatent, SetCoord, Nudge, Glide, Random, Morph, Interp, Walk, Anchor
 Encode, Encoded, PresetSave, PresetLoad, PresetList
 Tempo, Quantize, Play, Stop, Gain, Quality
 State, Subscribe, Unsubscribe, Ping, MidiLearn, AutopilotSwitch
+EngineCommand               base of commands that act on the server: ``run(engine)``
+UseClock                    ``/vamen/clock``
 """
 from __future__ import annotations
 
@@ -340,3 +342,33 @@ class AutopilotSwitch(Command):
 
     on: int | None = None
     address: ClassVar[str] = "/vamen/autopilot"
+
+
+@dataclass(frozen=True)
+class EngineCommand(Command):
+    """A command whose effect is on the running server rather than the control state.
+
+    Subclasses define ``run(engine)`` and use only the engine's public
+    methods (``use_clock``, ``align``, ``sample_at_time``, ...). They are
+    built on the OSC, MIDI or clock threads like every command and carried
+    out on the control thread, so each thing still has one owner.
+    """
+
+    def run(self, engine) -> None:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class UseClock(EngineCommand):
+    """``/vamen/clock s name``: hand the lead to another clock, mid-performance.
+
+    A clock that cannot run here (no MIDI input, no Link binding) gets
+    ``/vamen/error`` and the old one keeps the lead (see
+    :func:`vamen.server.clocks.hand_over`).
+    """
+
+    name: str
+    address: ClassVar[str] = "/vamen/clock"
+
+    def run(self, engine) -> None:
+        engine.use_clock(self.name, self.source)

@@ -25,43 +25,23 @@ import logging
 import math
 import os
 import time
-import unicodedata
 from pathlib import Path
 
 import numpy as np
 
 from vamen.model.files import atomic_open
+from vamen.server.core.points import validate_name  # the rule lives with the points
 
 log = logging.getLogger(__name__)
 
 FORMAT = "vamen-presets"
 VERSION = 1
-MAX_NAME = 64
 
 
 def default_path() -> Path:
     """Where presets live unless told otherwise (XDG base directory spec)."""
     base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
     return Path(base) / "vamen" / "presets.json"
-
-
-def validate_name(name: object) -> str:
-    """Return ``name`` if it is a usable preset name, else raise ValueError.
-
-    A name is 1 to 64 characters with no path separators and no control
-    characters: it travels in OSC strings, TOML files and file names.
-    """
-    if not isinstance(name, str):
-        raise ValueError(f"a preset name must be a string, got {type(name).__name__}")
-    if not name or not name.strip():
-        raise ValueError("a preset name must not be empty")
-    if len(name) > MAX_NAME:
-        raise ValueError(f"a preset name must be at most {MAX_NAME} characters, got {len(name)}")
-    if "/" in name or "\\" in name or os.sep in name:
-        raise ValueError(f"a preset name must not contain path separators: {name!r}")
-    if any(unicodedata.category(c).startswith("C") for c in name):
-        raise ValueError(f"a preset name must not contain control characters: {name!r}")
-    return name
 
 
 def _vector(values: object) -> list[float]:

@@ -50,11 +50,11 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable, ClassVar
 
-from vamen.server import commands as c
+from vamen.server.core import commands as c
 
-from .clock import BEATS_PER_BAR
-from .clocks import Clock, ClockError
-from .midi.commands import EngineCommand
+from vamen.server.core.tempo import BEATS_PER_BAR
+from .base import Clock, ClockError
+from vamen.server.core.commands import EngineCommand
 
 log = logging.getLogger("vamen")
 
@@ -67,7 +67,6 @@ STRIKES = 8  # polls in a row beyond the tolerance before re-aligning (40 ms)
 TEMPO_EPSILON = 0.005  # BPM: Link keeps tempo as microseconds per beat, so 137 reads 137.00007
 HORIZON = 2.0  # seconds: a meeting point further ahead is not waited for
 APPLY_TIMEOUT = 1.0  # seconds to wait for the control thread to carry out a command
-MIN_LEAD, MAX_LEAD = 0.05, 0.3  # seconds ahead a change can still be rendered (as the engine's)
 
 INSTALL = ("Ableton Link needs its Python binding: pip install 'vamen[link]' "
            "(the LinkPython-extern package)")
@@ -247,7 +246,7 @@ class LinkFollower:
             """Link's clock (microseconds) when ``sample`` is heard."""
             return int(round(micros + (self.samples.time_of(sample) + latency - mono) * 1e6))
 
-        lead = min(MAX_LEAD, max(MIN_LEAD, 2.0 * engine.worker.render_ms()[1] / 1000.0))
+        lead = engine.worker.change_lead()  # as the engine's quantised changes
         earliest = position + lead * rate
         if self._propose(state, position, earliest, link_time, mono):
             return

@@ -14,7 +14,7 @@ Why a second process:
   and a new one started when the device comes back, while the server keeps
   its state, keeps rendering and keeps time.
 
-The loops live in shared memory (:mod:`vamen.server.audiochild` has the
+The loops live in shared memory (:mod:`vamen.server.audio.audiochild` has the
 layout), so the render worker writes them where the callback reads them;
 only schedules, gain and transport travel over a socket. The child plays
 its current loop for as long as no new one arrives, so a late render is
@@ -22,7 +22,7 @@ covered by a repeat, never by silence.
 
 :class:`SharedPlayer` is the parent's side of that player, with the
 interface the worker, the engine and the sinks already use
-(:class:`~vamen.server.player.Player`'s). :class:`ProcessOutput` starts the
+(:class:`~vamen.server.audio.player.Player`'s). :class:`ProcessOutput` starts the
 child, watches it, and replaces it when the device goes away.
 """
 from __future__ import annotations
@@ -224,7 +224,7 @@ class ProcessOutput:
     def _spawn(self, device: str | None, rate: int) -> tuple[int, str]:
         parent, child = socket.socketpair()
         shm = self._shm_file.fileno()
-        cmd = [sys.executable, "-m", "vamen.server.audiochild", "--fd", str(child.fileno()),
+        cmd = [sys.executable, "-m", "vamen.server.audio.audiochild", "--fd", str(child.fileno()),
                "--shm", str(shm), "--rate", str(rate), "--blocksize", str(self.blocksize),
                "--jack-name", self.jack_name]
         if device is not None:

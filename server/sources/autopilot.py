@@ -1,8 +1,8 @@
-"""The autopilot: plays the scenes of a :class:`~vamen.server.scenes.Flight`, bar by bar.
+"""The autopilot: plays the scenes of a :class:`~vamen.server.sources.scenes.Flight`, bar by bar.
 
 Once a bar, a little ahead of the bar line, the engine's control thread asks
 :meth:`Autopilot.due` what the next bar needs. The answer is a list of
-ordinary typed commands (:mod:`vamen.server.commands`: ``Walk``, ``Morph``,
+ordinary typed commands (:mod:`vamen.server.core.commands`: ``Walk``, ``Morph``,
 ``Anchor``, ``Tempo``, ``Gain``), each stamped with the beat of the bar line
 it lands on; the engine applies them exactly as it applies OSC, so the render
 worker sees the change before the bar starts and renders ahead as usual.
@@ -43,12 +43,12 @@ from typing import Callable
 
 import numpy as np
 
-from vamen.server import commands as c
-from vamen.server.scenes import Flight, Scene, Window
+from vamen.server.core import commands as c
+from vamen.server.sources.scenes import Flight, Scene, Window
 
 log = logging.getLogger(__name__)
 
-BEATS_PER_BAR = 4
+from vamen.server.core.constants import BEATS_PER_BAR
 HISTORY = 8  # planned bars remembered, so the state can report the bar heard, not the bar planned
 
 # What a seeded draw is for: one stream per purpose, so adding a jump never shifts a morph.
@@ -118,7 +118,7 @@ class Autopilot:
     Parameters
     ----------
     flight : Flight
-        Checked and resolved (:func:`vamen.server.scenes.resolve`).
+        Checked and resolved (:func:`vamen.server.sources.scenes.resolve`).
     latent_dim : int
     seed : int
         Used when the flight names none (``vamen serve --seed``).
@@ -385,3 +385,29 @@ def off_state() -> dict:
     """
     return {"autopilot": 0, "autopilot_scene": "", "autopilot_scene_bar": 0, "autopilot_scene_bars": 0,
             "autopilot_bar": 0, "autopilot_paused": 0}
+
+
+def start_flight(flight: Flight, latent_dim: int, options, saved: dict | None
+                 ) -> tuple[Autopilot, str, list[tuple[float, c.Command]]]:
+    """The autopilot for ``flight`` at the start of ``vamen serve``: (autopilot, note, first bar).
+
+    It carries on where a saved session left it, else starts at its first
+    scene (or waits, when it starts off). The first bar's commands are
+    applied before anything plays, so it starts on beat 0 itself.
+    """
+    gain = options.gain if options.gain is not None else 1.0
+    pilot = Autopilot(flight, latent_dim, seed=options.seed, base_gain=gain,
+                      tempo_free=options.clock in ("internal", "link"), clock_led=options.clock != "internal")
+    where = f"{len(flight.scenes)} scene{'s' * (len(flight.scenes) != 1)} from {flight.source}"
+    if saved and pilot.restore(saved.get("autopilot")):
+        pos = pilot.position(0.0)
+        scene = flight.scene(pos.scene)
+        note = (f"autopilot: {where}; carrying on at scene {pos.scene!r}, bar {pos.scene_bar + 1} of its "
+                f"{scene.bars}" if scene else f"autopilot: {where}")
+        return pilot, note, [(0.0, cmd) for cmd in pilot.resumed()]
+    note = f"autopilot: {where}" + ("" if pilot.on else " (off: /vamen/autopilot 1 starts it)")
+    return pilot, note, pilot.due(0.0, 0.0, ahead=0.0)
+
+
+NO_SCENES = ("no autopilot scenes: add [[autopilot.scene]] to vamen.toml or use vamen serve "
+             "--autopilot FILE")

@@ -3,7 +3,7 @@
 Either one is the internal clock: it counts output samples in
 ``Player.position``, and musical time follows from the tempo map.
 :func:`choose_output` picks one for ``vamen serve``'s options: the sound card
-in a process of its own (:mod:`vamen.server.audioproc`) where the platform
+in a process of its own (:mod:`vamen.server.audio.audioproc`) where the platform
 allows, else in this process; the timer, recording to a file, where there is
 no sound card and none was named.
 """

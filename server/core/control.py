@@ -22,31 +22,33 @@ not late. Before the landing beat the trajectory is the old one, so
 :attr:`Control.trajectory` is always valid for every beat from now on.
 
 ``/vamen/state`` and subscriber feedback are formatted by
-:mod:`vamen.server.talkback`, which documents the reply format.
+:mod:`vamen.server.core.talkback`, which documents the reply format.
 
 Contents
 --------
 Control         the control state; ``apply(cmd, now_beat, block_beats)``
 Change          what the render worker and sink must do, from which beat
-WalkSettings    depth, rate, seed of the noise walk (from :mod:`~vamen.server.course`)
+WalkSettings    depth, rate, seed of the noise walk (from :mod:`~vamen.server.core.course`)
 
 Where a command's point (anchor, preset, ``random``) leads, and saving
-presets, is :mod:`vamen.server.points`; a refusal is its :class:`Refused`.
+presets, is :mod:`vamen.server.core.points`; a refusal is its :class:`Refused`.
 """
 from __future__ import annotations
 
 import logging
 import math
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import numpy as np
 
-from vamen.server import commands as c
-from vamen.server import motion, talkback
-from vamen.server.course import Course, WalkSettings
-from vamen.server.points import Points, Refused, first_line, preset_name_for
-from vamen.server.presets import PresetStore
+from vamen.server.core import commands as c
+from vamen.server.core import motion, talkback
+from vamen.server.core.course import Course, WalkSettings
+from vamen.server.core.points import Points, Refused, first_line, preset_name_for
+
+if TYPE_CHECKING:  # the store is operations' (files); the core only holds one
+    from vamen.server.ops.presets import PresetStore
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +97,7 @@ class Control:
     Parameters
     ----------
     latent_dim, anchors, presets, seed
-        Where commands' points lead: see :class:`~vamen.server.points.Points`.
+        Where commands' points lead: see :class:`~vamen.server.core.points.Points`.
     encode : callable (str -> np.ndarray [shape=(latent_dim,)]), optional
         Encodes an audio file; may raise, its message becomes the error reply.
     reply : callable (address, args, (host, port) or None), optional
@@ -146,7 +148,7 @@ class Control:
     presets = property(lambda self: self.points.presets)
 
     def heading(self, beat: float, latest: bool = False):
-        """What is in force at ``beat`` (a :class:`~vamen.server.course.Heading`), for saving the session."""
+        """What is in force at ``beat`` (a :class:`~vamen.server.core.course.Heading`), for saving the session."""
         return self._course.heading(beat, latest)
 
     def take_midi_learn(self) -> str | None:
@@ -401,7 +403,7 @@ class Control:
         self._reply("/vamen/state", self.state(now), cmd.source)
 
     def state(self, now_beat: float) -> list:
-        """The ``/vamen/state`` arguments: flat key, value pairs (see :mod:`~vamen.server.talkback`)."""
+        """The ``/vamen/state`` arguments: flat key, value pairs (see :mod:`~vamen.server.core.talkback`)."""
         bar, beat = talkback.bar_and_beat(now_beat)
         values = (
             talkback.latent_string(self.trajectory.at(now_beat)), self.latent_dim, self._tempo,

@@ -12,7 +12,7 @@ import bisect
 import math
 from dataclasses import dataclass
 
-BEATS_PER_BAR = 4
+from vamen.server.core.constants import BEATS_PER_BAR
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,22 @@ class TempoMap:
     def loop_samples(self, beat: float) -> int:
         """Length in output samples of one bar at the tempo in force at ``beat``."""
         return int(round(BEATS_PER_BAR * 60.0 / self.tempo_at(beat) * self.sample_rate))
+
+
+    def aligned(self, sample: float, beat: float, tolerance: float = 0.0) -> "TempoMap | None":
+        """This map with ``sample`` moved onto ``beat``'s place in the bar; None if within ``tolerance`` samples.
+
+        The beat count moves to the nearest beat with the same place in the
+        bar as ``beat`` (at most half a bar either way); tempo changes keep
+        their samples. What an external clock (MIDI Start, Link) asks for.
+        """
+        here = self.beat_at(sample)
+        shift = (beat - here) % BEATS_PER_BAR
+        if shift > BEATS_PER_BAR / 2:
+            shift -= BEATS_PER_BAR
+        if abs(shift) * 60.0 / self.tempo_at(here) * self.sample_rate <= tolerance:
+            return None
+        return TempoMap(self.sample_rate, tuple(b + shift for b in self.beats), self.samples, self.tempos)
 
 
 def next_landing(beat: float, quantize: float) -> float:

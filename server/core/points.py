@@ -1,11 +1,11 @@
 """Where a command can send the loop: anchors, presets, fresh random draws.
 
-A *point* in a command (:data:`vamen.server.commands.Point`) is an anchor
+A *point* in a command (:data:`vamen.server.core.commands.Point`) is an anchor
 index, an anchor or preset name, ``"random"``, or (from inside the server:
 the autopilot, a restart) coordinates. :class:`Points` turns any of them
 into coordinates, or refuses with the one line the sender will read; and it
 saves presets under names it checks first. It is the control thread's, like
-:class:`~vamen.server.control.Control`, which owns one.
+:class:`~vamen.server.core.control.Control`, which owns one.
 
 Contents
 --------
@@ -13,18 +13,24 @@ Points          ``resolve(*points)``, ``draw(spread, seed)``, ``save(name, point
 Refused         a command that cannot be carried out; its message goes to the sender
 first_line      an exception as the one line a sender or log gets
 preset_name_for a valid preset name from an audio file's name
+validate_name   check a preset name, return it or raise ValueError
 """
 from __future__ import annotations
 
+import os
 import unicodedata
 from pathlib import PurePath
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 
-from vamen.server import commands as c
-from vamen.server import motion
-from vamen.server.presets import PresetStore, validate_name
+from vamen.server.core import commands as c
+from vamen.server.core import motion
+
+if TYPE_CHECKING:  # the store itself is operations' (vamen.server.ops.presets): files
+    from vamen.server.ops.presets import PresetStore
+
+MAX_NAME = 64  # characters in a preset name
 
 
 class Refused(Exception):
@@ -35,6 +41,25 @@ def first_line(exc: BaseException) -> str:
     """The first line of ``exc``'s message, or its type's name when it has none."""
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
+
+
+def validate_name(name: object) -> str:
+    """Return ``name`` if it is a usable preset name, else raise ValueError.
+
+    A name is 1 to 64 characters with no path separators and no control
+    characters: it travels in OSC strings, TOML files and file names.
+    """
+    if not isinstance(name, str):
+        raise ValueError(f"a preset name must be a string, got {type(name).__name__}")
+    if not name or not name.strip():
+        raise ValueError("a preset name must not be empty")
+    if len(name) > MAX_NAME:
+        raise ValueError(f"a preset name must be at most {MAX_NAME} characters, got {len(name)}")
+    if "/" in name or "\\" in name or os.sep in name:
+        raise ValueError(f"a preset name must not contain path separators: {name!r}")
+    if any(unicodedata.category(c).startswith("C") for c in name):
+        raise ValueError(f"a preset name must not contain control characters: {name!r}")
+    return name
 
 
 def preset_name_for(path: str) -> str:

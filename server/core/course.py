@@ -5,10 +5,10 @@ presets); a noise *walk*, when on, circles whatever the centre does. Every
 change lands at a beat: before it the old course holds, from it the new one,
 so :attr:`Course.trajectory` is valid for every beat from now on and the
 render worker can re-render any bar it likes. History older than ``now_beat``
-is dropped on each change (:func:`vamen.server.motion.settle`), so weeks of
+is dropped on each change (:func:`vamen.server.core.motion.settle`), so weeks of
 changes keep the trajectory small.
 
-Inputs are assumed valid: :class:`~vamen.server.control.Control` checks them
+Inputs are assumed valid: :class:`~vamen.server.core.control.Control` checks them
 before calling, so a refused command never reaches this object.
 
 Contents
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vamen.server import motion
+from vamen.server.core import motion
 
 #: A walk fades in, out, or to a new depth over one bar, so it never clicks on.
 WALK_FADE_BEATS = 4.0

@@ -3,10 +3,10 @@
 Reading an audio file and running the encoder takes from tens of
 milliseconds to seconds (a long file, a slow disk, a cold model). Done on
 the control thread it held every other command back for that long. The
-control thread now hands the :class:`~vamen.server.commands.Encode` to
+control thread now hands the :class:`~vamen.server.core.commands.Encode` to
 :class:`EncodeWorker`, which checks the path against the allowed folders,
 reads and encodes the file on its own thread, and puts the outcome back on
-the command queue as an :class:`~vamen.server.commands.Encoded`. The control
+the command queue as an :class:`~vamen.server.core.commands.Encoded`. The control
 thread applies it like any other command, so it is still the only owner of
 the control state (the preset and the move happen there), and the sender
 gets the same ``/vamen/error`` it always did.
@@ -25,8 +25,8 @@ from typing import Callable
 
 import numpy as np
 
-from . import commands as c
-from .points import first_line
+from vamen.server.core import commands as c
+from vamen.server.core.points import first_line
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ MAX_WAITING = 8
 
 
 class EncodeWorker:
-    """One thread that encodes files and queues :class:`~vamen.server.commands.Encoded`.
+    """One thread that encodes files and queues :class:`~vamen.server.core.commands.Encoded`.
 
     Parameters
     ----------

@@ -16,7 +16,7 @@ not written to the platter every bar.
 What is saved is what is *in force* at the bar line: the centre point there
 and the move it is on (target, beats left, curve), the walk (depth, depth
 heard mid-fade, rate, seed, phase), tempo, quantise, gain, quality, glide, and the autopilot's
-place (:meth:`vamen.server.autopilot.Autopilot.saved`). A clean stop saves
+place (:meth:`vamen.server.sources.autopilot.Autopilot.saved`). A clean stop saves
 the latest intent instead (a change asked for just before Ctrl-C counts).
 """
 from __future__ import annotations
@@ -157,3 +157,27 @@ def load_session(path: Path, latent_dim: int) -> dict[str, Any] | None:
     tempo, quantize, gain, quality, glide = numbers
     return {"point": point, "centre": centre, "move": move, "tempo": tempo, "quantize": quantize,
             "gain": gain, "quality": int(quality), "glide": glide, "walk": walk, "autopilot": autopilot}
+
+
+def resume_commands(saved: dict) -> list:
+    """The ordinary commands that restore a saved session's move, walk and glide.
+
+    The control state starts at the saved centre; a move in progress
+    carries on to its target over the beats it had left, and the walk
+    resumes at its saved phase, so the first bar sounds like the bar
+    that was saved.
+    """
+    from vamen.server.core.commands import Glide, Morph, Walk
+
+    walk, move = saved["walk"], saved["move"]
+    cmds = [Glide(saved["glide"])]
+    if move is not None or saved["point"] != saved["centre"]:  # a pending change lands at once
+        cmds.append(Morph(tuple(saved["point"]), move["beats"] if move else 0.0,
+                          move["curve"] if move else "linear"))
+    rate, seed = walk["rate"], int(walk["seed"])
+    if walk["depth_now"] != walk["depth"]:  # saved mid-fade: fade on from the depth heard
+        cmds.append(Walk(walk["depth_now"], rate, seed, phase=walk["phase"]))
+        cmds.append(Walk(walk["depth"], rate, seed))
+    else:
+        cmds.append(Walk(walk["depth"], rate, seed, phase=walk["phase"]))
+    return cmds

@@ -1,6 +1,6 @@
 """What the server says back: the ``/vamen/state`` reply and subscriber feedback.
 
-Pure formatting and a small subscriber list; :class:`~vamen.server.control.Control`
+Pure formatting and a small subscriber list; :class:`~vamen.server.core.control.Control`
 owns an instance and calls these from the control thread.
 
 ``/vamen/state`` reply: flat ``key, value`` pairs, keys always in this order
@@ -48,7 +48,7 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-BEATS_PER_BAR = 4
+from vamen.server.core.constants import BEATS_PER_BAR
 
 STATE_KEYS = ("latent", "latent_dim", "tempo", "quantize", "playing", "gain", "quality", "glide",
               "walk_depth", "walk_rate", "walk_seed", "bar", "beat", "anchors", "presets",

@@ -1,6 +1,6 @@
 """Who leads tempo and bar: one interface, swappable clocks.
 
-Musical time is always the engine's :class:`~vamen.server.clock.TempoMap`
+Musical time is always the engine's :class:`~vamen.server.core.tempo.TempoMap`
 against output samples; a clock only decides who moves it.
 
 =============  ================================================================
@@ -11,7 +11,7 @@ against output samples; a clock only decides who moves it.
                inside the MIDI thread sends ``Tempo``, ``Play``, ``Stop`` and
                ``Align``.
 ``link``       an Ableton Link session leads and hears vamen's own tempo
-               and transport changes: :class:`~vamen.server.linkclock.LinkClock`
+               and transport changes: :class:`~vamen.server.clocks.link.LinkClock`
                polls the session on a thread of its own.
 offline        tests: the engine started with ``start(background=False)``; the
                test plays the sound card's part and calls ``clock.poll()``
@@ -22,60 +22,37 @@ Every clock has the same four calls: ``start(engine, background)``,
 ``poll()``, ``close()`` and ``health()`` (plus ``status()`` for the status
 line). A clock only enqueues typed commands, like the OSC and MIDI threads:
 the control thread alone changes the tempo map. ``/vamen/clock s name``
-(:class:`UseClock`) swaps clocks during a performance: the old one is closed,
+(:class:`~vamen.server.core.commands.UseClock`, carried out by :func:`hand_over`) swaps clocks during a performance: the old one is closed,
 the new one started; the tempo map, the loops queued and the audio carry on.
 
 Contents
 --------
-Clock           the interface (and the internal clock: it does nothing)
+Clock           the interface (and the internal clock: it does nothing); in :mod:`.base`
+ClockError      a clock that cannot run here
 MidiClock       attaches a ClockFollower to the running MIDI input
+LinkClock       follows an Ableton Link session (:mod:`.link`, imported only when asked for)
 make_clock      a clock from a name and the serve options; ClockError if it cannot run
-UseClock        the command behind ``/vamen/clock``
+hand_over       close one clock and start another: what ``/vamen/clock`` does
 CLOCKS          the names
+
+This wing may import the core (:mod:`vamen.server.core`) and the MIDI
+wing's clock follower (:mod:`vamen.server.midi.clock`), nothing else of
+the server. :mod:`.link` and :mod:`.base` never import this package's
+``__init__``: the interface lives in :mod:`.base`, so the Link clock and
+the chooser no longer import each other.
 """
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import ClassVar
 
-from .config import CLOCKS, ConfigError
-from .midi.commands import EngineCommand
+from vamen.server.core.constants import CLOCKS
+
+from .base import Clock, ClockError
 
 log = logging.getLogger("vamen")
 
-__all__ = ["CLOCKS", "Clock", "ClockError", "MidiClock", "UseClock", "make_clock"]
-
-
-class ClockError(ConfigError):
-    """A clock that cannot run here (no MIDI input, the Link binding missing)."""
-
-
-class Clock:
-    """The internal clock, and the interface every clock has.
-
-    ``start`` may be called once; ``close`` is safe to call twice.
-    """
-
-    name: ClassVar[str] = "internal"
-
-    def start(self, engine, background: bool = True) -> "Clock":
-        """Begin leading ``engine``; ``background=False`` starts no thread (offline)."""
-        return self
-
-    def poll(self) -> None:
-        """One step of following, for offline tests (a clock thread does it on its own)."""
-
-    def close(self) -> None:
-        """Stop leading; the tempo map stays where it is."""
-
-    def health(self) -> dict:
-        """``/vamen/state`` pairs."""
-        return {"clock": self.name}
-
-    def status(self) -> str:
-        """A few words for the status line ('' for none)."""
-        return ""
+__all__ = ["CLOCKS", "Clock", "ClockError", "MidiClock", "hand_over", "make_clock"]
 
 
 class MidiClock(Clock):
@@ -94,7 +71,7 @@ class MidiClock(Clock):
         self._follower = None
 
     def start(self, engine, background: bool = True) -> "MidiClock":
-        from .midi.clock import ClockFollower
+        from vamen.server.midi.clock import ClockFollower
 
         listener = getattr(engine, "midi", None)
         if listener is None:
@@ -126,36 +103,25 @@ def make_clock(name: str, options=None, engine=None) -> Clock:
             raise ClockError(MidiClock.NO_INPUT)
         return MidiClock()
     if name == "link":
-        from .linkclock import LinkClock
+        from .link import LinkClock
 
         return LinkClock.open(offset_ms=float(getattr(options, "link_offset_ms", 0.0) or 0.0))
     raise ClockError(f"unknown clock {name!r}; clocks are {', '.join(CLOCKS)}")
 
 
-@dataclass(frozen=True)
-class UseClock(EngineCommand):
-    """``/vamen/clock s name``: hand the lead to another clock, mid-performance.
+def hand_over(old: Clock | None, name: str, engine, background: bool) -> Clock:
+    """Hand the lead from ``old`` to the clock called ``name``; ClockError if it cannot run here.
 
     The old clock is closed first, so two clocks never lead at once; the
     tempo map and the queued loops are left alone, so the audio carries on
-    and the new clock re-aligns it. A clock that cannot run here (no MIDI
-    input, no Link binding) gets ``/vamen/error`` and the old one keeps the lead.
+    and the new clock re-aligns it. When the new clock cannot be built the
+    old one keeps the lead (nothing is closed).
     """
-
-    name: str
-    address: ClassVar[str] = "/vamen/clock"
-
-    def run(self, engine) -> None:
-        old = engine.clock
-        if old is not None and old.name == self.name:
-            return
-        try:
-            new = make_clock(self.name, engine.options, engine)
-        except ClockError as exc:  # the old clock keeps the lead
-            engine._reply("/vamen/error", [self.address, str(exc)], self.source)
-            return
-        if old is not None:
-            old.close()
-        engine.clock = new.start(engine, background=engine._thread is not None)
-        engine.options.clock = self.name
-        log.warning("clock: %s leads now", self.name)
+    if old is not None and old.name == name:
+        return old
+    new = make_clock(name, engine.options, engine)
+    if old is not None:
+        old.close()
+    started = new.start(engine, background)
+    log.warning("clock: %s leads now", name)
+    return started

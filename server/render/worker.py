@@ -29,14 +29,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .clock import BEATS_PER_BAR, TempoMap
-from .motion import Trajectory
-from .player import Cue, Player
+from vamen.server.core.tempo import BEATS_PER_BAR, TempoMap
+from vamen.server.core.motion import Trajectory
+from vamen.server.audio.player import Cue, Player
 
 SAME_POINT = 1e-4  # latent units: closer than this renders the same loop
 RENDER_THREADS = 1
 RENDER_NICE = 10
 MIN_LEAD = 0.15  # seconds: the least a slot is rendered ahead of its start
+# seconds a change needs before it can sound: one render, at least and at most
+CHANGE_LEAD = (0.05, 0.3)
 DRAFT_ITERATIONS = 8  # an immediate change is heard after this many; the next beat refines it
 HEADROOM = 0.89  # -1 dBFS: loud loops are turned down to this peak, quiet ones left alone
 
@@ -123,6 +125,10 @@ class RenderWorker:
         self._thread = threading.Thread(target=self.run, name="vamen-render", daemon=True)
         self._thread.start()
         return self
+
+    def close(self) -> None:
+        """The same as :meth:`stop`: every part the engine holds closes alike."""
+        self.stop()
 
     def stop(self) -> None:
         self._stop.set()
@@ -318,7 +324,24 @@ class RenderWorker:
         p99 = self.render_ms()[1] / 1000.0
         return min(self.lookahead, max(MIN_LEAD, 3.0 * p99))
 
+    def change_lead(self) -> float:
+        """Seconds ahead of the playhead a change can still be rendered in time.
+
+        Twice the slowest recent render, within 0.05 to 0.3 s. Quantised
+        changes land on the first beat at least this far ahead, and a clock
+        (Link) changes the tempo no earlier, so nothing lands late.
+        """
+        low, high = CHANGE_LEAD
+        return min(high, max(low, 2.0 * self.render_ms()[1] / 1000.0))
+
     # -- figures ---------------------------------------------------------------
+    def health(self) -> dict:
+        """``/vamen/state`` pairs: late loops, render times, loops queued ahead of the playhead."""
+        p50, p99 = self.render_ms()
+        ahead = sum(1 for s in self.slots if s.cue.start > self.player.position)
+        return {"late_loops": self.late, "render_ms_p50": round(p50, 2), "render_ms_p99": round(p99, 2),
+                "queued_loops": ahead}
+
     def render_ms(self) -> tuple[float, float]:
         """p50 and p99 render time per loop, in milliseconds.
 

@@ -56,7 +56,7 @@ class Ring:
 
 
 class WavRecorder:
-    """A tap for :class:`~vamen.server.player.Player` that writes 16-bit WAV.
+    """A tap for :class:`~vamen.server.audio.player.Player` that writes 16-bit WAV.
 
     Parameters
     ----------
