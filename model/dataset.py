@@ -125,8 +125,11 @@ class MelBatches:
     """Mels of a :class:`LoopSet`, with fresh re-chops each epoch."""
 
     def __init__(self, loops: LoopSet, config: LoopConfig, rechop_prob: float = 0.5,
-                 rechop_amount: float = 0.3):
+                 rechop_amount: float = 0.3, device: torch.device | str = "cpu"):
         self.loops = loops
+        # where batches are made: on a GPU the re-chops' spectra are computed
+        # there, so the CPU does no more than cut and paste audio
+        self.device = torch.device(device)
         self.front = MelFrontEnd(config)
         self.rechop_prob = rechop_prob
         self.rechop_amount = rechop_amount
@@ -137,8 +140,8 @@ class MelBatches:
             self.fitted.append((fitted.numpy(), hop))
         self.clean = torch.stack([self._mel(*f) for f in self.fitted])
 
-    def _mel(self, fitted: np.ndarray, hop: int) -> torch.Tensor:
-        spec = stft(torch.from_numpy(fitted)[None], self.front.config.n_fft, hop)
+    def _mel(self, fitted: np.ndarray, hop: int, device: torch.device | str = "cpu") -> torch.Tensor:
+        spec = stft(torch.from_numpy(fitted)[None].to(device), self.front.config.n_fft, hop)
         return self.front.normalise(self.front.project(spec.real ** 2 + spec.imag ** 2))[0]
 
     def epoch(self, rng: np.random.Generator, batch_size: int, shard: tuple[int, int] = (0, 1),
@@ -166,11 +169,12 @@ class MelBatches:
             # a last batch smaller than the world still gives every rank a loop:
             # each rank must take the same number of steps
             idx = idx[rank::world] if len(idx) > rank else idx[:1]
-            mels = self.clean[idx].clone()
+            mels = self.clean[idx].to(self.device, copy=True)
             for j, i in enumerate(idx):
                 if chop_rng.random() < self.rechop_prob:
                     fitted, hop = self.fitted[i]
-                    mels[j] = self._mel(rechop(fitted, chop_rng, self.rechop_amount), hop)
+                    mels[j] = self._mel(rechop(fitted, chop_rng, self.rechop_amount), hop,
+                                        self.device)
             yield mels
 
     def batches_per_epoch(self, batch_size: int) -> int:

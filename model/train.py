@@ -118,10 +118,11 @@ class Trainer:
         self.out = Path(out)
         self.config = config
         self.options = options
-        self.device = device or default_device()
         train_idx, held_idx = split_holdout(loops.names, options.holdout)
         self.train_set, self.held_set = loops.subset(train_idx), loops.subset(held_idx)
-        self.batches = MelBatches(self.train_set, config, options.rechop_prob, options.rechop_amount)
+        self.device = device or default_device()
+        self.batches = MelBatches(self.train_set, config, options.rechop_prob,
+                                  options.rechop_amount, self.device)
         self.held = MelBatches(self.held_set, config, 0.0) if len(self.held_set) else None
         self.rank, self.world = world_position()
         torch.manual_seed(options.seed)
