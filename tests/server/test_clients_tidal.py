@@ -59,8 +59,15 @@ def test_tidal_in_ghci_moves_vamen_in_time_with_the_pattern(tiny_model, tmp_path
             ghci.stdin.write(PLAY)
             ghci.stdin.close()
             deadline = time.time() + 60
+            missed = 0
             while ghci.poll() is None and time.time() < deadline:
-                state = served.state()
+                try:
+                    state = served.state()
+                except TimeoutError:
+                    # ghci starting cold takes both cores for seconds: a late reply is
+                    # the machine's, not what this test asserts (the pattern moving vamen)
+                    missed += 1
+                    continue
                 seen.append(float(state["latent"].split(",")[0]))
                 tempos.append(float(state["tempo"]))
                 time.sleep(0.1)
@@ -72,6 +79,7 @@ def test_tidal_in_ghci_moves_vamen_in_time_with_the_pattern(tiny_model, tmp_path
         served.stop()
     out = log_path.read_text()
     assert "error" not in out.lower(), out[-2000:]
+    assert len(seen) > 10 * missed, (len(seen), missed)  # the server kept answering
     assert abs(tempos[-1] - 0.55 * 240) < 1e-3, tempos[-5:]
     assert all(-2.0 - 1e-3 <= v <= 2.0 + 1e-3 for v in seen), seen
     assert max(seen) > 1.5 and min(seen) < -1.5, seen  # it swept the sine's range
