@@ -25,7 +25,7 @@ from .render.encoder import EncodeWorker
 from .sources.fairqueue import FairQueue
 from .ops.folders import Folders
 from .sources.guard import Guard
-from .options import ServeOptions
+from .options import ServeOptions, check_setting
 from .sources.oscserver import OscServer
 from .audio.output import choose_output, default_recording
 from .audio.player import Player
@@ -120,7 +120,7 @@ class Engine:
         self.sample_rate, make_output, self.output_name = chosen.sample_rate, chosen.make, chosen.name
         self.audio_process = chosen.process
         self.session_file = session_path(o.presets)
-        saved = None if o.fresh else load_session(self.session_file, model.latent_dim)
+        saved = None if o.fresh else load_session(self.session_file, model.latent_dim, check_setting)
         # carry on where the last run stopped; options given now still win
         last = saved or {}
         tempo = o.tempo or last.get("tempo") or model.config.tempo
@@ -255,7 +255,7 @@ class Engine:
 
     def _start_autopilot(self, flight, saved: dict | None) -> None:
         """The session saver, systemd's watchdog, and the autopilot when there are scenes."""
-        self.saver = SessionSaver(self.session_file)
+        self.saver = SessionSaver(self.session_file, check=check_setting)
         self.watchdog = Watchdog()
         if flight is None:
             return

@@ -24,6 +24,7 @@ FILE_KEYS       ``vamen.toml`` key (underscores) -> Rule
 click_options   decorate a click command with the options RULES gives the command line
 from_file       check one ``vamen.toml`` value: the field and the value, or ValueError
 from_cli        check the command line's values the click types cannot (networks, sizes)
+check_setting   check one value by its field name, as the command line would (a saved session's)
 """
 from __future__ import annotations
 
@@ -221,9 +222,33 @@ def from_cli(given: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
+def check_setting(name: str, value: Any) -> Any:
+    """``value`` for field ``name`` as the command line would take it, or ValueError saying why.
+
+    What :mod:`vamen.server.ops.session` checks a saved session with, so a
+    session never carries a value ``vamen serve --NAME VALUE`` would refuse.
+    """
+    rule = next(r for r in RULES if r.name == name)
+    kinds = _KINDS[rule.kind] + ((float,) if rule.kind is int else ())  # JSON may write 32 as 32.0
+    if isinstance(value, bool) or not isinstance(value, kinds):
+        raise ValueError(f"expected {_kind_words(rule)}, got {type(value).__name__}")
+    if rule.kind is int and float(value) != int(value):
+        raise ValueError(f"expected a whole number, got {value!r}")
+    return rule.checked(value)
+
+
 # -- the file ---------------------------------------------------------------
 
 _KINDS = {int: (int,), float: (int, float), str: (str,), bool: (bool,), Path: (str,)}
+_WORDS = {int: "a whole number", float: "a number", str: "a string", bool: "true or false",
+          Path: "a path (a string)"}
+_PLURALS = {int: "whole numbers", float: "numbers", str: "strings", Path: "paths"}
+
+
+def _kind_words(rule: Rule) -> str:
+    """What a value of ``rule`` must be, in words: "a number", "a string, or a list of strings"."""
+    words = " or ".join([_WORDS[rule.kind]] + [_WORDS[k] for k in rule.also])
+    return f"{words}, or a list of {_PLURALS[rule.kind]}" if rule.many else words
 
 
 def from_file(key: str, value: Any, folder: Path) -> tuple[str, Any]:
