@@ -139,7 +139,8 @@ class Engine:
                                encode=self._encode, reply=self._reply,
                                extra_state=self.health, tempo=tempo, quantize=quantize,
                                gain=gain, quality=quality, seed=o.seed,
-                               start=saved["centre"] if saved else None)
+                               start=saved["centre"] if saved else None,
+                               subscription_expiry=o.subscription_expiry)
         if saved:
             self._resume(saved)
         self._start_autopilot(flight, saved)
@@ -150,7 +151,7 @@ class Engine:
         self.folders = Folders(o.allow_dirs)
         guard = Guard(o.allow, o.osc_rate, o.osc_burst, o.osc_total)
         self.osc = OscServer(self.commands, latent_dim=model.latent_dim, host=o.host,
-                             port=o.osc_port, guard=guard).start()
+                             port=o.osc_port, guard=guard, on_error=self._note_error).start()
         if (exposure := self.osc.exposure()) is not None:
             o.notes.append(exposure)
         if o.metrics_port is not None:
@@ -393,11 +394,15 @@ class Engine:
         """Send ``/vamen/error address message`` to ``to`` (None: nobody) and remember it."""
         self._reply("/vamen/error", [address, message], to)
 
-    def _reply(self, address: str, args: list, to) -> None:
+    def _reply(self, address: str, args: list, to) -> bool:
+        """Send one message; whether it left (feedback to a subscriber that keeps failing stops)."""
         if address == "/vamen/error":
-            self.last_error = f"{args[0]}: {args[1]}" if len(args) > 1 else str(args)
-        if self.osc is not None:
-            self.osc.send(address, args, to)
+            self._note_error(args)
+        return self.osc is not None and self.osc.send(address, args, to)
+
+    def _note_error(self, args: list) -> None:
+        """``last_error`` in ``/vamen/state``: every ``/vamen/error`` sent, the parser's too."""
+        self.last_error = f"{args[0]}: {args[1]}" if len(args) > 1 else str(args)
 
     def _encode(self, path: str) -> np.ndarray:
         """Encode a file inside the allowed folders (by its resolved name: the one checked)."""

@@ -157,6 +157,8 @@ RULES: tuple[Rule, ...] = (
     Rule("allow_dirs", Path, None, "A folder /vamen/encode may read; repeat for several [default: the "
          "current folder, ~/Music, the vamen data folder].", many=True, folder=True, flag="--allow-dir",
          key=None),  # the file's [files] allow table
+    Rule("subscription_expiry", float, 60.0, "Seconds a /vamen/subscribe lasts unless renewed by "
+         "subscribing again [default: 60].", 0.1, 86400),
     Rule("metrics_port", int, None, "Serve Prometheus metrics on http://127.0.0.1:PORT/metrics "
          "[default: off].", 0, 65535),
     Rule("metrics_host", str, "127.0.0.1", "Interface for --metrics-port [default: 127.0.0.1]."),

@@ -52,10 +52,10 @@ if TYPE_CHECKING:  # the store is operations' (files); the core only holds one
 
 log = logging.getLogger(__name__)
 
-Reply = Callable[[str, list, "tuple[str, int] | None"], None]
+Reply = Callable[[str, list, "tuple[str, int] | None"], "bool | None"]
 
-#: Feedback goes to at most this many subscribers.
-MAX_SUBSCRIBERS = 32
+#: Feedback goes to at most this many subscribers (each expires unless renewed).
+MAX_SUBSCRIBERS = 64
 
 
 @dataclass(frozen=True, eq=False)
@@ -102,19 +102,24 @@ class Control:
         Encodes an audio file; may raise, its message becomes the error reply.
     reply : callable (address, args, (host, port) or None), optional
         Sends a message; called with None when the command had no source.
+        It may return False when the message could not be sent (feedback to
+        a subscriber that fails again and again stops).
     extra_state : callable () -> dict, optional
         More ``key: value`` pairs for ``/vamen/state`` (underruns, sinks, ...).
     tempo, quantize, gain, quality : optional
         Initial settings (defaults 120 BPM, 1 beat, 1.0, 32 iterations).
     start : array_like [shape=(latent_dim,)], optional
         Initial point (default: the centre of the latent space).
+    subscription_expiry : float
+        Seconds a ``/vamen/subscribe`` lasts unless renewed (default 60).
     """
 
     def __init__(self, latent_dim: int, anchors: Mapping[str, Any], presets: PresetStore, *,
                  encode: Callable[[str], np.ndarray] | None = None, reply: Reply | None = None,
                  extra_state: Callable[[], dict] | None = None, tempo: float = 120.0,
                  quantize: float = 1.0, gain: float = 1.0, quality: int = 32,
-                 start: Any = None, seed: int | None = None) -> None:
+                 start: Any = None, seed: int | None = None,
+                 subscription_expiry: float = talkback.EXPIRY) -> None:
         self.latent_dim = int(latent_dim)
         self.points = Points(self.latent_dim, anchors, presets, seed)
         self._encode = encode
@@ -128,7 +133,7 @@ class Control:
         self._playing = True
         self._gain = float(gain)
         self._quality = int(quality)
-        self._subscribers = talkback.Subscribers(MAX_SUBSCRIBERS)
+        self._subscribers = talkback.Subscribers(MAX_SUBSCRIBERS, subscription_expiry)
         self._midi_learn: str | None = None
 
     # -- read-only view --------------------------------------------------------
@@ -425,8 +430,8 @@ class Control:
             return
         messages = self.feedback(beat)
         for peer in self._subscribers:
-            for address, args in messages:
-                self._reply(address, args, peer)
+            sent = [self._reply(address, args, peer) for address, args in messages]
+            self._subscribers.sent(peer, all(ok is not False for ok in sent))
 
 
 # One handler per command type (no if/elif ladder); each validates, then mutates.
