@@ -428,4 +428,4 @@ class OscServer:
         if len(self._told_busy) > 1024:
             self._told_busy.clear()
         self._told_busy[source] = now
-        self.send("/vamen/error", [address, "server busy: command queue full, command dropped"], source)
+        self.error(address, "server busy: command queue full, command dropped", source)
