@@ -316,6 +316,9 @@ class Control:
     def _preset_list(self, cmd: c.PresetList, now: float, land: float) -> None:
         self._reply("/vamen/preset/list", self.presets.names(), cmd.source)
 
+    def _anchor_list(self, cmd: c.AnchorList, now: float, land: float) -> None:
+        self._reply("/vamen/anchor/list", list(self.points.anchors), cmd.source)
+
     def _encode_cmd(self, cmd: c.Encode, now: float, land: float) -> Change:
         if self._encode is None:
             raise Refused("encoding is not available: no model is loaded")
@@ -441,6 +444,7 @@ _HANDLERS: dict[type, Callable[[Control, Any, float, float], Change | None]] = {
     c.Interp: Control._interp, c.Walk: Control._walk_cmd, c.Anchor: Control._anchor,
     c.Encode: Control._encode_cmd, c.Encoded: Control._encoded, c.PresetSave: Control._preset_save,
     c.PresetLoad: Control._preset_load, c.PresetList: Control._preset_list,
+    c.AnchorList: Control._anchor_list,
     c.Tempo: Control._tempo_cmd, c.Quantize: Control._quantize_cmd, c.Play: Control._transport,
     c.Stop: Control._transport, c.Gain: Control._gain_cmd, c.Quality: Control._quality_cmd,
     c.State: Control._state, c.Subscribe: Control._subscribe, c.Unsubscribe: Control._unsubscribe,
