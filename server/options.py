@@ -29,6 +29,7 @@ check_setting   check one value by its field name, as the command line would (a 
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -247,6 +248,18 @@ _WORDS = {int: "a whole number", float: "a number", str: "a string", bool: "true
 _PLURALS = {int: "whole numbers", float: "numbers", str: "strings", Path: "paths"}
 
 
+def _toml_kind(value: Any) -> str:
+    """A value's type as TOML names it: a string, an integer, a float, a boolean, an array, ..."""
+    kinds = {bool: "a boolean", int: "an integer", float: "a float", str: "a string", list: "an array",
+             dict: "a table"}
+    return next((words for kind, words in kinds.items() if isinstance(value, kind)), type(value).__name__)
+
+
+def _toml_text(value: Any) -> str:
+    """A scalar as it was written in the file (``true``, ``"fast"``, ``1.5``)."""
+    return json.dumps(value) if isinstance(value, (bool, int, float, str)) else repr(value)
+
+
 def _kind_words(rule: Rule) -> str:
     """What a value of ``rule`` must be, in words: "a number", "a string, or a list of strings"."""
     words = " or ".join([_WORDS[rule.kind]] + [_WORDS[k] for k in rule.also])
@@ -264,7 +277,8 @@ def from_file(key: str, value: Any, folder: Path) -> tuple[str, Any]:
     items = value if rule.many and isinstance(value, list) else [value]
     for item in items:
         if isinstance(item, bool) != (rule.kind is bool) or not isinstance(item, kinds):
-            raise ValueError(f"{key} has the wrong type ({type(value).__name__})")
+            raise ValueError(f"{key} has the wrong type: expected {_kind_words(rule)}, "
+                             f"got {_toml_kind(item)} ({_toml_text(item)})")
     if rule.choices is not None:
         bad = [v for v in items if v not in rule.choices]
         if bad:
