@@ -111,6 +111,13 @@ def _size(value):
     return parse_size(value)
 
 
+def _folders(paths: tuple[Path, ...]) -> tuple[Path, ...]:
+    for path in paths:
+        if not Path(path).expanduser().is_dir():
+            raise ValueError(f"--allow-dir {path}: no such folder")
+    return paths
+
+
 #: Every option of ``vamen serve``, in ``--help`` order. Defaults of None for
 #: tempo, quantize, quality and gain mean "the saved session's, else the model's".
 RULES: tuple[Rule, ...] = (
@@ -157,7 +164,7 @@ RULES: tuple[Rule, ...] = (
          f"together; 0 for no limit [default: {DEFAULT_TOTAL:g}].", 0),
     Rule("allow_dirs", Path, None, "A folder /vamen/encode may read; repeat for several [default: the "
          "current folder, ~/Music, the vamen data folder].", many=True, folder=True, flag="--allow-dir",
-         key=None),  # the file's [files] allow table
+         key=None, check=_folders),  # the file's [files] allow table
     Rule("subscription_expiry", float, 60.0, "Seconds a /vamen/subscribe lasts unless renewed by "
          "subscribing again [default: 60].", 0.1, 86400),
     Rule("metrics_port", int, None, "Serve Prometheus metrics on http://127.0.0.1:PORT/metrics "

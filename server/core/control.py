@@ -326,8 +326,15 @@ class Control:
             point = motion.as_point(self._encode(cmd.path), self.latent_dim)
         except Exception as exc:  # the encoder's own errors are one-liners for the sender
             raise Refused(f"cannot encode {cmd.path}: {first_line(exc)}") from None
-        self.points.save(preset_name_for(cmd.path), point)
-        return self._go(point, now, land)
+        return self._keep_encoded(cmd, point, now, land)
+
+    def _keep_encoded(self, cmd: c.Encode | c.Encoded, point: np.ndarray, now: float, land: float) -> Change:
+        """Keep an encoded file as a preset, go there, and tell the sender its name."""
+        name = preset_name_for(cmd.path)
+        self.points.save(name, point)
+        change = self._go(point, now, land)
+        self._reply("/vamen/encoded", [name], cmd.source)
+        return change
 
     def _encoded(self, cmd: c.Encoded, now: float, land: float) -> Change:
         """An encode finished off this thread: the same outcome as :meth:`_encode_cmd`."""
@@ -337,8 +344,7 @@ class Control:
             point = motion.as_point(cmd.point, self.latent_dim)
         except ValueError as exc:
             raise Refused(f"cannot encode {cmd.path}: {first_line(exc)}") from None
-        self.points.save(preset_name_for(cmd.path), point)
-        return self._go(point, now, land)
+        return self._keep_encoded(cmd, point, now, land)
 
     # -- handlers: settings ----------------------------------------------------
 

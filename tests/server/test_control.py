@@ -254,7 +254,7 @@ def test_encode_goes_there_and_keeps_a_preset(make):
     point = np.linspace(-1, 1, DIM)
     ctl, replies = make(encode=lambda path: point)
     change = ctl.apply(c.Encode("/loops/Funky Drummer.wav", source=SRC), 0.0, 0.25)
-    assert change is not None and replies == []
+    assert change is not None and replies == [("/vamen/encoded", ["Funky Drummer"], SRC)]
     np.testing.assert_allclose(at(ctl, 0.0), point, rtol=1e-6)
     np.testing.assert_allclose(ctl.presets["Funky Drummer"], point, rtol=1e-6)
 
