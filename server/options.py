@@ -138,8 +138,10 @@ RULES: tuple[Rule, ...] = (
     Rule("quality", int, None, "Griffin-Lim iterations [default: 32].", MIN_QUALITY, MAX_QUALITY),
     Rule("gain", float, None, "Output gain [default: 1].", 0, MAX_GAIN),
     Rule("record", Path, None, "Also record the performance to this WAV file (the file sink)."),
-    Rule("sample_rate", int, None, "", 8000, 192000),
-    Rule("blocksize", int, 256, "Frames per audio block [default: 256].", 0, 8192),
+    Rule("sample_rate", int, None, "Output sample rate in Hz, the rate loops are rendered at "
+         "[default: the sound card's, or 48000 with no sound card].", 8000, 192000),
+    Rule("blocksize", int, 256, "Frames per audio block; 0 lets the sound card's host API choose, and "
+         "vary, the size [default: 256].", 0, 8192),
     Rule("notify", str, ("127.0.0.1:57150",), "notify sink: OSC client told of each loop file; repeat for "
          "several [default: 127.0.0.1:57150].", many=True, metavar="HOST:PORT"),
     Rule("notify_dir", Path, None, "notify sink: folder for the loop files [default: a temporary folder].",

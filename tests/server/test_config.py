@@ -94,3 +94,16 @@ def test_every_file_key_and_flag_comes_from_one_table():
         assert rule.option is None or rule.option in flags, rule.name
         assert rule.file_key is None or rule.file_key in FILE_KEYS, rule.name
         assert hasattr(ServeOptions(), rule.name)
+
+
+def test_every_serve_option_has_help_and_blocksize_says_what_0_means():
+    from click.testing import CliRunner
+
+    from vamen.server.cli.serve import command
+    from vamen.server.options import RULES
+
+    for rule in RULES:
+        assert rule.option is None or rule.help, f"--{rule.name} has no help text"
+    shown = CliRunner().invoke(command, ["--help"], terminal_width=200).output
+    assert "Output sample rate in Hz" in shown
+    assert "0 lets the sound card's host API choose" in shown
