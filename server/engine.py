@@ -449,7 +449,8 @@ class Engine:
                   getattr(self.audio_process, "error", ""), *(k.error for k in self.sinks))
         figures = {"uptime": round(time.time() - self.started_at, 1), "sample_rate": self.sample_rate,
                    "output": self.output_name, "underruns": self.player.underruns,
-                   "starved": self.player.starved, "queue_depth": self.commands.qsize(),
+                   "starved": self.player.starved, "clipped": self.player.clipped,
+                   "queue_depth": self.commands.qsize(),
                    "recording": str(self.options.record or ""),
                    "last_error": next((e for e in errors if e), "")}
         for part in parts:

@@ -101,7 +101,7 @@ def test_state_reports_health(server):
     engine, client = server
     time.sleep(0.3)
     s = state(client)
-    for key in ("underruns", "late_loops", "render_ms_p50", "render_ms_p99", "queued_loops",
+    for key in ("underruns", "clipped", "late_loops", "render_ms_p50", "render_ms_p99", "queued_loops",
                 "uptime", "recording"):
         assert key in s
     assert s["tempo"] == 120.0 and s["playing"] == 1
