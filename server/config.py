@@ -41,6 +41,7 @@ table in :mod:`vamen.server.options`.
 """
 from __future__ import annotations
 
+import difflib
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -77,7 +78,9 @@ def read_config(path: str | Path) -> dict[str, Any]:
                 values["clock"] = "link"
             continue
         if norm not in FILE_KEYS:
-            raise ConfigError(f"{path}: unknown option {key!r}")
+            near = difflib.get_close_matches(norm, [*FILE_KEYS, "link", "files"], n=1, cutoff=0.6)
+            hint = f"; did you mean {near[0].replace('_', '-')!r}?" if near else ""
+            raise ConfigError(f"{path}: unknown option {key!r}{hint}")
         try:
             field, value = from_file(key, value, path.parent)
         except ValueError as exc:

@@ -25,7 +25,7 @@ from .render.encoder import EncodeWorker
 from .sources.fairqueue import FairQueue
 from .ops.folders import Folders
 from .sources.guard import Guard
-from .options import ServeOptions
+from .options import ServeOptions, check_setting
 from .sources.oscserver import OscServer
 from .audio.output import choose_output, default_recording
 from .audio.player import Player
@@ -41,6 +41,14 @@ SLOWEST_TEMPO = 20.0
 FADE_SECONDS = 0.005
 GIL_SWITCH_SECONDS = 0.0005
 AUTOPILOT_LEAD_SECONDS = 0.5  # the autopilot plans a bar this long before the worker renders it
+#: Underruns and late loops are summarised in one log line at most this often (a non-real-time
+#: JACK gave one line every 2 s: 270 lines in 9.5 minutes).
+TROUBLE_REPORT_SECONDS = 60.0
+
+
+def counted(n: int, noun: str) -> str:
+    """``1 underrun``, ``3 underruns``: a count with its noun in the right number."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 class Engine:
@@ -65,6 +73,7 @@ class Engine:
         self.started_at = time.time()
         self.last_error = ""
         self._reported = (0, 0)  # underruns and late loops already logged
+        self._reported_at = -math.inf  # time.monotonic() of that report
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.output = None
@@ -120,7 +129,7 @@ class Engine:
         self.sample_rate, make_output, self.output_name = chosen.sample_rate, chosen.make, chosen.name
         self.audio_process = chosen.process
         self.session_file = session_path(o.presets)
-        saved = None if o.fresh else load_session(self.session_file, model.latent_dim)
+        saved = None if o.fresh else load_session(self.session_file, model.latent_dim, check_setting)
         # carry on where the last run stopped; options given now still win
         last = saved or {}
         tempo = o.tempo or last.get("tempo") or model.config.tempo
@@ -139,7 +148,8 @@ class Engine:
                                encode=self._encode, reply=self._reply,
                                extra_state=self.health, tempo=tempo, quantize=quantize,
                                gain=gain, quality=quality, seed=o.seed,
-                               start=saved["centre"] if saved else None)
+                               start=saved["centre"] if saved else None,
+                               subscription_expiry=o.subscription_expiry)
         if saved:
             self._resume(saved)
         self._start_autopilot(flight, saved)
@@ -148,9 +158,12 @@ class Engine:
         if "file" in o.sinks or o.record:
             self._start_recorder(o.record)
         self.folders = Folders(o.allow_dirs)
+        for folder in o.allow_dirs or ():  # --allow-dir is checked; [files] allow may name one to come
+            if not Path(folder).expanduser().is_dir():
+                o.notes.append(f"allowed folder {folder} does not exist: /vamen/encode finds nothing there")
         guard = Guard(o.allow, o.osc_rate, o.osc_burst, o.osc_total)
         self.osc = OscServer(self.commands, latent_dim=model.latent_dim, host=o.host,
-                             port=o.osc_port, guard=guard).start()
+                             port=o.osc_port, guard=guard, on_error=self._note_error).start()
         if (exposure := self.osc.exposure()) is not None:
             o.notes.append(exposure)
         if o.metrics_port is not None:
@@ -255,7 +268,7 @@ class Engine:
 
     def _start_autopilot(self, flight, saved: dict | None) -> None:
         """The session saver, systemd's watchdog, and the autopilot when there are scenes."""
-        self.saver = SessionSaver(self.session_file)
+        self.saver = SessionSaver(self.session_file, check=check_setting)
         self.watchdog = Watchdog()
         if flight is None:
             return
@@ -278,14 +291,36 @@ class Engine:
         args = [v for pair in self.autopilot.state(self.now_beat()).items() for v in pair]
         self._reply("/vamen/autopilot", args, cmd.source)
 
-    def _report_trouble(self) -> None:
-        """Log new underruns and late loops once a beat (the callback itself never logs)."""
-        counts = (self.player.underruns, self.worker.late)
-        seen = self._reported
-        if counts != seen:
-            log.warning("%d underruns, %d late loops since the last report (%d, %d in all)",
-                        counts[0] - seen[0], counts[1] - seen[1], *counts)
-            self._reported = counts
+    def _report_trouble(self, now: float | None = None) -> str | None:
+        """Summarise new underruns and late loops in one line, once a minute at most; the line or None.
+
+        Checked once a beat (the callback itself never logs). Underruns are the
+        sound card's: blocks it asked for that were not ready. With no sound
+        card (the timer that feeds the recording) they mean nothing and are
+        not reported; late loops (renders that missed their beat, so the loop
+        before played on) are vamen's own, and always are.
+        """
+        now = time.monotonic() if now is None else now
+        if now - self._reported_at < TROUBLE_REPORT_SECONDS:
+            return None
+        card = self.output_name != "timer"
+        counts = (self.player.underruns if card else 0, self.worker.late)
+        new = (counts[0] - self._reported[0], counts[1] - self._reported[1])
+        if not any(new):
+            return None
+        since = ("since the start" if self._reported_at == -math.inf
+                 else f"in the last {now - self._reported_at:.0f} s")
+        parts = []
+        if new[0]:
+            parts.append(f"{counted(new[0], 'underrun')} (the sound card asked for audio before it "
+                         f"was ready; {counts[0]} in all)")
+        if new[1]:
+            parts.append(f"{counted(new[1], 'late loop')} (a render missed its beat and the loop before "
+                         f"played on; {counts[1]} in all)")
+        line = f"{' and '.join(parts)} {since}"
+        log.warning("%s", line)
+        self._reported, self._reported_at = counts, now
+        return line
 
     def now_beat(self) -> float:
         return self.tempo_map.beat_at(self.player.position)
@@ -393,11 +428,15 @@ class Engine:
         """Send ``/vamen/error address message`` to ``to`` (None: nobody) and remember it."""
         self._reply("/vamen/error", [address, message], to)
 
-    def _reply(self, address: str, args: list, to) -> None:
+    def _reply(self, address: str, args: list, to) -> bool:
+        """Send one message; whether it left (feedback to a subscriber that keeps failing stops)."""
         if address == "/vamen/error":
-            self.last_error = f"{args[0]}: {args[1]}" if len(args) > 1 else str(args)
-        if self.osc is not None:
-            self.osc.send(address, args, to)
+            self._note_error(args)
+        return self.osc is not None and self.osc.send(address, args, to)
+
+    def _note_error(self, args: list) -> None:
+        """``last_error`` in ``/vamen/state``: every ``/vamen/error`` sent, the parser's too."""
+        self.last_error = f"{args[0]}: {args[1]}" if len(args) > 1 else str(args)
 
     def _encode(self, path: str) -> np.ndarray:
         """Encode a file inside the allowed folders (by its resolved name: the one checked)."""
@@ -410,7 +449,8 @@ class Engine:
                   getattr(self.audio_process, "error", ""), *(k.error for k in self.sinks))
         figures = {"uptime": round(time.time() - self.started_at, 1), "sample_rate": self.sample_rate,
                    "output": self.output_name, "underruns": self.player.underruns,
-                   "starved": self.player.starved, "queue_depth": self.commands.qsize(),
+                   "starved": self.player.starved, "clipped": self.player.clipped,
+                   "queue_depth": self.commands.qsize(),
                    "recording": str(self.options.record or ""),
                    "last_error": next((e for e in errors if e), "")}
         for part in parts:

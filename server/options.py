@@ -24,10 +24,12 @@ FILE_KEYS       ``vamen.toml`` key (underscores) -> Rule
 click_options   decorate a click command with the options RULES gives the command line
 from_file       check one ``vamen.toml`` value: the field and the value, or ValueError
 from_cli        check the command line's values the click types cannot (networks, sizes)
+check_setting   check one value by its field name, as the command line would (a saved session's)
 """
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -109,6 +111,13 @@ def _size(value):
     return parse_size(value)
 
 
+def _folders(paths: tuple[Path, ...]) -> tuple[Path, ...]:
+    for path in paths:
+        if not Path(path).expanduser().is_dir():
+            raise ValueError(f"--allow-dir {path}: no such folder")
+    return paths
+
+
 #: Every option of ``vamen serve``, in ``--help`` order. Defaults of None for
 #: tempo, quantize, quality and gain mean "the saved session's, else the model's".
 RULES: tuple[Rule, ...] = (
@@ -129,8 +138,10 @@ RULES: tuple[Rule, ...] = (
     Rule("quality", int, None, "Griffin-Lim iterations [default: 32].", MIN_QUALITY, MAX_QUALITY),
     Rule("gain", float, None, "Output gain [default: 1].", 0, MAX_GAIN),
     Rule("record", Path, None, "Also record the performance to this WAV file (the file sink)."),
-    Rule("sample_rate", int, None, "", 8000, 192000),
-    Rule("blocksize", int, 256, "Frames per audio block [default: 256].", 0, 8192),
+    Rule("sample_rate", int, None, "Output sample rate in Hz, the rate loops are rendered at "
+         "[default: the sound card's, or 48000 with no sound card].", 8000, 192000),
+    Rule("blocksize", int, 256, "Frames per audio block; 0 lets the sound card's host API choose, and "
+         "vary, the size [default: 256].", 0, 8192),
     Rule("notify", str, ("127.0.0.1:57150",), "notify sink: OSC client told of each loop file; repeat for "
          "several [default: 127.0.0.1:57150].", many=True, metavar="HOST:PORT"),
     Rule("notify_dir", Path, None, "notify sink: folder for the loop files [default: a temporary folder].",
@@ -155,7 +166,9 @@ RULES: tuple[Rule, ...] = (
          f"together; 0 for no limit [default: {DEFAULT_TOTAL:g}].", 0),
     Rule("allow_dirs", Path, None, "A folder /vamen/encode may read; repeat for several [default: the "
          "current folder, ~/Music, the vamen data folder].", many=True, folder=True, flag="--allow-dir",
-         key=None),  # the file's [files] allow table
+         key=None, check=_folders),  # the file's [files] allow table
+    Rule("subscription_expiry", float, 60.0, "Seconds a /vamen/subscribe lasts unless renewed by "
+         "subscribing again [default: 60].", 0.1, 86400),
     Rule("metrics_port", int, None, "Serve Prometheus metrics on http://127.0.0.1:PORT/metrics "
          "[default: off].", 0, 65535),
     Rule("metrics_host", str, "127.0.0.1", "Interface for --metrics-port [default: 127.0.0.1]."),
@@ -221,9 +234,45 @@ def from_cli(given: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
+def check_setting(name: str, value: Any) -> Any:
+    """``value`` for field ``name`` as the command line would take it, or ValueError saying why.
+
+    What :mod:`vamen.server.ops.session` checks a saved session with, so a
+    session never carries a value ``vamen serve --NAME VALUE`` would refuse.
+    """
+    rule = next(r for r in RULES if r.name == name)
+    kinds = _KINDS[rule.kind] + ((float,) if rule.kind is int else ())  # JSON may write 32 as 32.0
+    if isinstance(value, bool) or not isinstance(value, kinds):
+        raise ValueError(f"expected {_kind_words(rule)}, got {type(value).__name__}")
+    if rule.kind is int and float(value) != int(value):
+        raise ValueError(f"expected a whole number, got {value!r}")
+    return rule.checked(value)
+
+
 # -- the file ---------------------------------------------------------------
 
 _KINDS = {int: (int,), float: (int, float), str: (str,), bool: (bool,), Path: (str,)}
+_WORDS = {int: "a whole number", float: "a number", str: "a string", bool: "true or false",
+          Path: "a path (a string)"}
+_PLURALS = {int: "whole numbers", float: "numbers", str: "strings", Path: "paths"}
+
+
+def _toml_kind(value: Any) -> str:
+    """A value's type as TOML names it: a string, an integer, a float, a boolean, an array, ..."""
+    kinds = {bool: "a boolean", int: "an integer", float: "a float", str: "a string", list: "an array",
+             dict: "a table"}
+    return next((words for kind, words in kinds.items() if isinstance(value, kind)), type(value).__name__)
+
+
+def _toml_text(value: Any) -> str:
+    """A scalar as it was written in the file (``true``, ``"fast"``, ``1.5``)."""
+    return json.dumps(value) if isinstance(value, (bool, int, float, str)) else repr(value)
+
+
+def _kind_words(rule: Rule) -> str:
+    """What a value of ``rule`` must be, in words: "a number", "a string, or a list of strings"."""
+    words = " or ".join([_WORDS[rule.kind]] + [_WORDS[k] for k in rule.also])
+    return f"{words}, or a list of {_PLURALS[rule.kind]}" if rule.many else words
 
 
 def from_file(key: str, value: Any, folder: Path) -> tuple[str, Any]:
@@ -237,7 +286,8 @@ def from_file(key: str, value: Any, folder: Path) -> tuple[str, Any]:
     items = value if rule.many and isinstance(value, list) else [value]
     for item in items:
         if isinstance(item, bool) != (rule.kind is bool) or not isinstance(item, kinds):
-            raise ValueError(f"{key} has the wrong type ({type(value).__name__})")
+            raise ValueError(f"{key} has the wrong type: expected {_kind_words(rule)}, "
+                             f"got {_toml_kind(item)} ({_toml_text(item)})")
     if rule.choices is not None:
         bad = [v for v in items if v not in rule.choices]
         if bad:

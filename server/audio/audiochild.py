@@ -39,7 +39,7 @@ from .recorder import write_wrapped
 
 # status slots (float64 each; integers are exact to 2**53)
 POSITION, UNDERRUNS, STARVED, BLOCKS, SWITCHES, SWITCH_TIME, CURRENT, LEAVING, \
-    ACKED, HEARTBEAT, EPOCH, STATE, TAP_WRITE, CALLBACK_MAX, SLOW = range(15)
+    ACKED, HEARTBEAT, EPOCH, STATE, TAP_WRITE, CALLBACK_MAX, SLOW, CLIPPED = range(16)
 STATUS_SLOTS = 16
 RUNNING, STOPPED, DEAD = 1.0, 2.0, 3.0  # STATE values; 0 before the stream starts
 TAP_SECONDS = 2.0
@@ -100,6 +100,7 @@ class Callback:
         st[POSITION] = p.position
         st[UNDERRUNS] = p.underruns
         st[STARVED] = p.starved
+        st[CLIPPED] = p.clipped
         st[BLOCKS] = p.blocks
         st[SWITCHES] = p.switches
         st[SWITCH_TIME] = p.switch_time
@@ -219,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
         player = Player(layout.sample_rate, layout.max_loop, channels=layout.channels,
                         fade=attach[2], pool=pool)
         player.position = int(attach[3])
-        player.underruns, player.starved, player.blocks, player.switches = attach[8]
+        player.underruns, player.starved, player.blocks, player.switches, player.clipped = attach[8]
         player.gain, player.playing = float(attach[4]), bool(attach[5])
         player.publish(tuple(Cue(*c) for c in attach[7]))
         status[ACKED] = attach[6]

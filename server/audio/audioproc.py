@@ -111,6 +111,7 @@ class SharedPlayer:
 
     underruns = property(lambda self: int(self.status[ac.UNDERRUNS]))
     starved = property(lambda self: int(self.status[ac.STARVED]))
+    clipped = property(lambda self: int(self.status[ac.CLIPPED]))
     blocks = property(lambda self: int(self.status[ac.BLOCKS]))
     switches = property(lambda self: int(self.status[ac.SWITCHES]))
     switch_time = property(lambda self: float(self.status[ac.SWITCH_TIME]))
@@ -144,7 +145,7 @@ class SharedPlayer:
             cues = [(c.slot, c.start, c.bar, c.length) for c in self.schedule]
             version = self.version
         st = self.status
-        counts = tuple(int(st[k]) for k in (ac.UNDERRUNS, ac.STARVED, ac.BLOCKS, ac.SWITCHES))
+        counts = tuple(int(st[k]) for k in (ac.UNDERRUNS, ac.STARVED, ac.BLOCKS, ac.SWITCHES, ac.CLIPPED))
         return ("attach", self.layout, self.fade, self.position, self._gain, self._playing,
                 version, cues, counts)
 

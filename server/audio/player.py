@@ -21,6 +21,10 @@ from dataclasses import dataclass
 import numpy as np
 
 NEVER = np.iinfo(np.int64).max
+#: The output never goes above -1 dBFS: the loops are rendered to it, and the limiter
+#: after the gain holds it through crossfades and gains above 1.
+CEILING = 10.0 ** (-1.0 / 20.0)
+RELEASE_SECONDS = 0.25  # the limiter comes back from full reduction to none over this long
 CLOCK_WINDOW = 1.0  # seconds per half of the window the sample clock is estimated over
 
 
@@ -69,6 +73,7 @@ class Player:
         self.underruns = 0  # blocks the device reported late
         self.starved = 0  # blocks with nothing to play while playing
         self.blocks = 0
+        self.clipped = 0  # output samples that reached full scale (|x| >= 1) before the last guard
         self.switches = 0  # cues that took over (for latency measurement)
         self.switch_time = 0.0  # perf_counter() of the block where the last one did
         # monotonic time at which output sample 0 was due, from the callbacks'
@@ -85,9 +90,15 @@ class Player:
         self._mono = np.zeros(max_block, dtype=np.float32)
         self._other = np.zeros(max_block, dtype=np.float32)
         self._scratch = np.zeros(max_block, dtype=np.float32)
+        self._flags = np.zeros(max_block, dtype=bool)
+        self._limit_gain = 1.0
+        self._release_step = 1.0 / (RELEASE_SECONDS * sample_rate)  # gain a sample may win back
         t = (np.arange(fade, dtype=np.float32) + 0.5) / fade
-        self._up = np.sin(0.5 * np.pi * t).astype(np.float32)
-        self._down = np.cos(0.5 * np.pi * t).astype(np.float32)
+        # Equal-gain fades (up + down = 1): the two loops are the same groove at the same
+        # place in the bar, and a sum never exceeds the louder of them. Equal-power
+        # (sin/cos) fades reached 1.41 times a loop's peak mid-fade and clipped.
+        self._up = t
+        self._down = (1.0 - t).astype(np.float32)
         self._ramp = (np.arange(max_block, dtype=np.float32) + 1) / max_block
         self.taps: list = []
         self.lock = threading.Lock()  # for writers only; the callback never waits
@@ -162,7 +173,9 @@ class Player:
             if self.playing:
                 self.starved += 1
         self._apply_gain(mono, frames)
-        np.clip(mono, -1.0, 1.0, out=mono)  # gain above 1 must not wrap around in a DAC
+        self._limit(mono, frames)
+        self._count_clipped(mono, frames)
+        np.clip(mono, -1.0, 1.0, out=mono)  # the last guard: nothing may wrap around in a DAC
         for ch in range(self.channels):
             out[:frames, ch] = mono
         self.position = t0 + frames
@@ -213,6 +226,38 @@ class Player:
             self._fade_pos += k
         if self._fade_pos >= self.fade:
             self._leaving = None
+
+    def _limit(self, mono: np.ndarray, frames: int) -> None:
+        """Hold the block under CEILING: instant attack, a linear release, no lookahead.
+
+        A block whose peak (after the gain) would pass the ceiling is scaled
+        as a whole; the gain comes back at most ``1 / RELEASE_SECONDS`` per
+        second, ramped within the block, and never above what the block's
+        peak allows. So no sample of the block leaves above the ceiling.
+        """
+        if frames == 0:
+            return
+        mag = self._scratch[:frames]
+        np.abs(mono, out=mag)
+        peak = float(mag.max())
+        room = CEILING / peak if peak > CEILING else 1.0
+        start = self._limit_gain
+        end = min(1.0, room, start + self._release_step * frames)
+        if start > room:  # attack: the whole block at the reduced gain
+            np.multiply(mono, end, out=mono)
+        elif start != 1.0 or end != 1.0:  # release, both ends within the block's room
+            ramp = mag
+            np.multiply(self._ramp[self.max_block - frames:], end - start, out=ramp)
+            np.add(ramp, start, out=ramp)
+            np.multiply(mono, ramp, out=mono)
+        self._limit_gain = end
+
+    def _count_clipped(self, mono: np.ndarray, frames: int) -> None:
+        """Count samples at full scale (none, while the limiter holds): preallocated, no logging."""
+        mag, flags = self._scratch[:frames], self._flags[:frames]
+        np.abs(mono, out=mag)
+        np.greater_equal(mag, 1.0, out=flags)
+        self.clipped += int(np.count_nonzero(flags))
 
     def _apply_gain(self, mono: np.ndarray, frames: int) -> None:
         """Gain and mute, ramped across the block so changes never click."""

@@ -29,7 +29,7 @@ def main() -> None:
     """vamen: a live performance server for neural breakbeats."""
 
 
-COMMANDS = ("serve", "render", "train", "dataset", "eval", "bench", "devices", "midi", "status")
+COMMANDS = ("serve", "render", "train", "dataset", "eval", "bench", "devices", "midi", "status", "anchors")
 
 
 def _register() -> None:

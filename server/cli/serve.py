@@ -15,6 +15,10 @@ import click
 
 from vamen.server.options import click_options
 
+#: Without a terminal (a service, a pipe) the status line is written this seldom: a journal
+#: is read later, and a line every 30 s was 20 of every 10 minutes' lines.
+STATUS_EVERY_SECONDS = 300
+
 
 @click.command("serve")
 @click_options
@@ -27,8 +31,10 @@ def command(config_path, quiet, link, **given):
     from vamen.model.errors import VamenError
     from vamen.server.config import read_config
     from vamen.server.engine import Engine
+    from vamen.server.ops.logfile import log_to_file, log_to_stderr
     from vamen.server.options import ServeOptions, from_cli
 
+    log_to_stderr()  # every line on stderr says it is vamen's, with or without --log
     values = {}
     if config_path is None and Path("vamen.toml").is_file():
         config_path = Path("vamen.toml")
@@ -46,9 +52,10 @@ def command(config_path, quiet, link, **given):
     options.config = config_path
     options.status = not quiet
     if options.log is not None:
-        from vamen.server.ops.logfile import log_to_file
-
-        log_to_file(options.log, options.log_size, options.log_count)
+        try:
+            log_to_file(options.log, options.log_size, options.log_count)
+        except OSError as exc:
+            raise VamenError(f"cannot write the log file {options.log}: {exc.strerror or exc}") from None
     _run(Engine(options))
 
 
@@ -71,9 +78,9 @@ def _run(engine) -> None:
     try:
         while not stop.wait(1.0):
             ticks += 1
-            if o.status and (tty or ticks % 30 == 0):
+            if o.status and (tty or ticks % STATUS_EVERY_SECONDS == 0):
                 line = engine.status_line()
-                click.echo(("\r" + line + "   ") if tty else line, err=True, nl=not tty)
+                click.echo(("\r" + line + "   ") if tty else f"vamen: {line}", err=True, nl=not tty)
     finally:
         sdnotify.notify("STOPPING=1")
         if tty and o.status:

@@ -25,7 +25,7 @@ Contents
 --------
 Command                     base class: ``source``, ``at``, ``address``, ``to_osc()``
 SetLatent, SetCoord, Nudge, Glide, Random, Morph, Interp, Walk, Anchor
-Encode, Encoded, PresetSave, PresetLoad, PresetList
+Encode, Encoded, PresetSave, PresetLoad, PresetList, AnchorList
 Tempo, Quantize, Play, Stop, Gain, Quality
 State, Subscribe, Unsubscribe, Ping, MidiLearn, AutopilotSwitch
 EngineCommand               base of commands that act on the server: ``run(engine)``
@@ -248,6 +248,13 @@ class PresetList(Command):
     """Reply ``/vamen/preset/list s ...``."""
 
     address: ClassVar[str] = "/vamen/preset/list"
+
+
+@dataclass(frozen=True)
+class AnchorList(Command):
+    """Reply ``/vamen/anchor/list s ...``: the model's anchor names, index 0 first."""
+
+    address: ClassVar[str] = "/vamen/anchor/list"
 
 
 @dataclass(frozen=True)

@@ -52,10 +52,10 @@ if TYPE_CHECKING:  # the store is operations' (files); the core only holds one
 
 log = logging.getLogger(__name__)
 
-Reply = Callable[[str, list, "tuple[str, int] | None"], None]
+Reply = Callable[[str, list, "tuple[str, int] | None"], "bool | None"]
 
-#: Feedback goes to at most this many subscribers.
-MAX_SUBSCRIBERS = 32
+#: Feedback goes to at most this many subscribers (each expires unless renewed).
+MAX_SUBSCRIBERS = 64
 
 
 @dataclass(frozen=True, eq=False)
@@ -102,19 +102,24 @@ class Control:
         Encodes an audio file; may raise, its message becomes the error reply.
     reply : callable (address, args, (host, port) or None), optional
         Sends a message; called with None when the command had no source.
+        It may return False when the message could not be sent (feedback to
+        a subscriber that fails again and again stops).
     extra_state : callable () -> dict, optional
         More ``key: value`` pairs for ``/vamen/state`` (underruns, sinks, ...).
     tempo, quantize, gain, quality : optional
         Initial settings (defaults 120 BPM, 1 beat, 1.0, 32 iterations).
     start : array_like [shape=(latent_dim,)], optional
         Initial point (default: the centre of the latent space).
+    subscription_expiry : float
+        Seconds a ``/vamen/subscribe`` lasts unless renewed (default 60).
     """
 
     def __init__(self, latent_dim: int, anchors: Mapping[str, Any], presets: PresetStore, *,
                  encode: Callable[[str], np.ndarray] | None = None, reply: Reply | None = None,
                  extra_state: Callable[[], dict] | None = None, tempo: float = 120.0,
                  quantize: float = 1.0, gain: float = 1.0, quality: int = 32,
-                 start: Any = None, seed: int | None = None) -> None:
+                 start: Any = None, seed: int | None = None,
+                 subscription_expiry: float = talkback.EXPIRY) -> None:
         self.latent_dim = int(latent_dim)
         self.points = Points(self.latent_dim, anchors, presets, seed)
         self._encode = encode
@@ -128,7 +133,7 @@ class Control:
         self._playing = True
         self._gain = float(gain)
         self._quality = int(quality)
-        self._subscribers = talkback.Subscribers(MAX_SUBSCRIBERS)
+        self._subscribers = talkback.Subscribers(MAX_SUBSCRIBERS, subscription_expiry)
         self._midi_learn: str | None = None
 
     # -- read-only view --------------------------------------------------------
@@ -311,6 +316,9 @@ class Control:
     def _preset_list(self, cmd: c.PresetList, now: float, land: float) -> None:
         self._reply("/vamen/preset/list", self.presets.names(), cmd.source)
 
+    def _anchor_list(self, cmd: c.AnchorList, now: float, land: float) -> None:
+        self._reply("/vamen/anchor/list", list(self.points.anchors), cmd.source)
+
     def _encode_cmd(self, cmd: c.Encode, now: float, land: float) -> Change:
         if self._encode is None:
             raise Refused("encoding is not available: no model is loaded")
@@ -318,8 +326,15 @@ class Control:
             point = motion.as_point(self._encode(cmd.path), self.latent_dim)
         except Exception as exc:  # the encoder's own errors are one-liners for the sender
             raise Refused(f"cannot encode {cmd.path}: {first_line(exc)}") from None
-        self.points.save(preset_name_for(cmd.path), point)
-        return self._go(point, now, land)
+        return self._keep_encoded(cmd, point, now, land)
+
+    def _keep_encoded(self, cmd: c.Encode | c.Encoded, point: np.ndarray, now: float, land: float) -> Change:
+        """Keep an encoded file as a preset, go there, and tell the sender its name."""
+        name = preset_name_for(cmd.path)
+        self.points.save(name, point)
+        change = self._go(point, now, land)
+        self._reply("/vamen/encoded", [name], cmd.source)
+        return change
 
     def _encoded(self, cmd: c.Encoded, now: float, land: float) -> Change:
         """An encode finished off this thread: the same outcome as :meth:`_encode_cmd`."""
@@ -329,8 +344,7 @@ class Control:
             point = motion.as_point(cmd.point, self.latent_dim)
         except ValueError as exc:
             raise Refused(f"cannot encode {cmd.path}: {first_line(exc)}") from None
-        self.points.save(preset_name_for(cmd.path), point)
-        return self._go(point, now, land)
+        return self._keep_encoded(cmd, point, now, land)
 
     # -- handlers: settings ----------------------------------------------------
 
@@ -425,8 +439,8 @@ class Control:
             return
         messages = self.feedback(beat)
         for peer in self._subscribers:
-            for address, args in messages:
-                self._reply(address, args, peer)
+            sent = [self._reply(address, args, peer) for address, args in messages]
+            self._subscribers.sent(peer, all(ok is not False for ok in sent))
 
 
 # One handler per command type (no if/elif ladder); each validates, then mutates.
@@ -436,6 +450,7 @@ _HANDLERS: dict[type, Callable[[Control, Any, float, float], Change | None]] = {
     c.Interp: Control._interp, c.Walk: Control._walk_cmd, c.Anchor: Control._anchor,
     c.Encode: Control._encode_cmd, c.Encoded: Control._encoded, c.PresetSave: Control._preset_save,
     c.PresetLoad: Control._preset_load, c.PresetList: Control._preset_list,
+    c.AnchorList: Control._anchor_list,
     c.Tempo: Control._tempo_cmd, c.Quantize: Control._quantize_cmd, c.Play: Control._transport,
     c.Stop: Control._transport, c.Gain: Control._gain_cmd, c.Quality: Control._quality_cmd,
     c.State: Control._state, c.Subscribe: Control._subscribe, c.Unsubscribe: Control._unsubscribe,

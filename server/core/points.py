@@ -14,9 +14,12 @@ Refused         a command that cannot be carried out; its message goes to the se
 first_line      an exception as the one line a sender or log gets
 preset_name_for a valid preset name from an audio file's name
 validate_name   check a preset name, return it or raise ValueError
+anchor_index    an anchor's index by its name, given with or without its file's extension
+near_names      "; did you mean 'x'?" for a name not found, from the names there are
 """
 from __future__ import annotations
 
+import difflib
 import os
 import unicodedata
 from pathlib import PurePath
@@ -31,6 +34,30 @@ if TYPE_CHECKING:  # the store itself is operations' (vamen.server.ops.presets):
     from vamen.server.ops.presets import PresetStore
 
 MAX_NAME = 64  # characters in a preset name
+#: An anchor is named after its training file without the extension; these are accepted on it.
+AUDIO_SUFFIXES = (".wav", ".flac", ".aiff", ".aif", ".ogg", ".mp3")
+
+
+def anchor_index(name: str, names: list[str]) -> int | None:
+    """The index of anchor ``name`` in ``names``, or None.
+
+    Anchors are named after the training files without their extension
+    (``synth-00003-94.89bpm``); the file's name (``synth-00003-94.89bpm.wav``)
+    is accepted too, as a user copying it from a folder listing gives it.
+    """
+    if name in names:
+        return names.index(name)
+    stem, dot, suffix = name.rpartition(".")
+    if dot and "." + suffix.lower() in AUDIO_SUFFIXES and stem in names:
+        return names.index(stem)
+    return None
+
+
+def near_names(name: str, names, n: int = 3) -> str:
+    """``"; did you mean 'a' or 'b'?"`` for an unknown name, or ``""`` when nothing is close."""
+    stem = name.rpartition(".")[0] if "." + name.rpartition(".")[2].lower() in AUDIO_SUFFIXES else name
+    near = difflib.get_close_matches(stem, list(names), n=n, cutoff=0.6)
+    return f"; did you mean {' or '.join(repr(x) for x in near)}?" if near else ""
 
 
 class Refused(Exception):
@@ -87,6 +114,7 @@ class Points:
         self.latent_dim = int(latent_dim)
         self.anchors = {str(k): motion.as_point(v, self.latent_dim) for k, v in anchors.items()}
         self._anchor_list = list(self.anchors.values())
+        self._anchor_names = list(self.anchors)
         self.presets = presets
         self.rng = np.random.default_rng(seed)
 
@@ -115,9 +143,12 @@ class Points:
             if values.shape != (self.latent_dim,):
                 raise Refused(f"preset {point!r} has {values.size} values; this model has {self.latent_dim}")
             return motion.as_point(values)
-        if point in self.anchors:
-            return self.anchors[point]
-        raise Refused(f"unknown point {point!r}: no preset or anchor of that name")
+        index = anchor_index(point, self._anchor_names)
+        if index is not None:
+            return self._anchor_list[index]
+        near = near_names(point, [*self.presets.names(), *self._anchor_names])
+        raise Refused(f"unknown point {point!r}: no preset or anchor of that name{near} "
+                      "(/vamen/anchor/list and /vamen/preset/list name them)")
 
     def resolve(self, *points: c.Point) -> list[np.ndarray]:
         """Coordinates for every point, checking every name before drawing any random one."""

@@ -36,7 +36,7 @@ STATE_KEYS      the fixed keys of ``/vamen/state``, in order
 state_args      key/value dict -> flat OSC argument list
 bar_and_beat    beat -> (0-based bar, beat within the bar)
 feedback        the feedback messages for one beat
-Subscribers     an ordered, bounded set of ``(host, port)``
+Subscribers     an ordered, bounded set of ``(host, port)`` that expire unless renewed
 """
 from __future__ import annotations
 
@@ -55,6 +55,11 @@ STATE_KEYS = ("latent", "latent_dim", "tempo", "quantize", "playing", "gain", "q
               "subscribers", "midi_learn")
 
 Peer = tuple[str, int]
+
+#: Seconds a subscription lasts unless renewed (by subscribing again).
+EXPIRY = 60.0
+#: Feedback sends failing this many times running drop a subscriber.
+MAX_FAILURES = 8
 
 
 def bar_and_beat(beat: float) -> tuple[int, float]:
@@ -103,15 +108,30 @@ def feedback(latent: np.ndarray, beat: float) -> list[tuple[str, list]]:
 
 
 class Subscribers:
-    """Feedback destinations: an insertion-ordered set of ``(host, port)`` with a size limit.
+    """Feedback destinations: an insertion-ordered set of ``(host, port)`` that forgets.
 
-    The limit protects installations running for weeks from clients that
-    subscribe on every restart and never unsubscribe.
+    A subscription lasts ``expiry`` seconds (default :data:`EXPIRY`) unless
+    renewed: subscribing again renews it, as OSC servers commonly ask. A
+    subscriber whose feedback cannot be sent :data:`MAX_FAILURES` beats
+    running (an unreachable network, a name that stopped resolving) is
+    dropped. So clients that subscribe and quit (a live coder restarting
+    scripts) leave room after ``expiry`` seconds, and the ``limit`` protects
+    installations from a flood of them in the meantime.
+
+    ``clock`` gives seconds (``time.monotonic``; a test may step its own).
     """
 
-    def __init__(self, limit: int = 32) -> None:
+    def __init__(self, limit: int = 64, expiry: float | None = None,
+                 clock: Callable[[], float] | None = None) -> None:
+        import time
+
         self.limit = limit
-        self._peers: dict[Peer, None] = {}
+        self.expiry = float(EXPIRY if expiry is None else expiry)
+        self.clock = clock or time.monotonic
+        self._peers: dict[Peer, float] = {}  # peer -> when it expires
+        self._failures: dict[Peer, int] = {}
+        self.expired = 0  # dropped for not renewing, in all
+        self.dropped = 0  # dropped for failing sends, in all
 
     @staticmethod
     def peer(port: int | None, host: str | None, source: Peer | None) -> Peer:
@@ -128,23 +148,51 @@ class Subscribers:
             port = source[1]
         return host or (source[0] if source else "127.0.0.1"), int(port)
 
+    def _forget_expired(self) -> None:
+        now = self.clock()
+        for peer, until in tuple(self._peers.items()):
+            if until <= now:
+                self.discard(peer)
+                self.expired += 1
+                log.info("subscriber %s:%s expired (not renewed for %g s)", *peer, self.expiry)
+
     def check_room(self, peer: Peer) -> None:
         """Raise ValueError if ``peer`` is new and the list is full."""
+        self._forget_expired()
         if peer not in self._peers and len(self._peers) >= self.limit:
-            raise ValueError(f"too many subscribers (at most {self.limit}); unsubscribe one first")
+            raise ValueError(f"too many subscribers (at most {self.limit}); unsubscribe one first, "
+                             f"or wait: subscriptions expire after {self.expiry:g} s unless renewed")
 
     def add(self, peer: Peer) -> None:
+        """Subscribe ``peer``, or renew its subscription for another ``expiry`` seconds."""
         self.check_room(peer)
-        self._peers[peer] = None
+        self._peers[peer] = self.clock() + self.expiry
 
     def discard(self, peer: Peer) -> None:
         self._peers.pop(peer, None)
+        self._failures.pop(peer, None)
+
+    def sent(self, peer: Peer, ok: bool) -> None:
+        """Note whether feedback to ``peer`` left; drop it after MAX_FAILURES failures running."""
+        if ok:
+            self._failures.pop(peer, None)
+            return
+        failures = self._failures.get(peer, 0) + 1
+        self._failures[peer] = failures
+        if failures >= MAX_FAILURES and peer in self._peers:
+            self.discard(peer)
+            self.dropped += 1
+            log.warning("subscriber %s:%s dropped: feedback could not be sent %d times running",
+                        *peer, failures)
 
     def __iter__(self) -> Iterator[Peer]:
+        self._forget_expired()
         return iter(tuple(self._peers))
 
     def __len__(self) -> int:
+        self._forget_expired()
         return len(self._peers)
 
     def __contains__(self, peer: object) -> bool:
+        self._forget_expired()
         return peer in self._peers

@@ -38,6 +38,24 @@ def parse_size(text: str | int) -> int:
     return size
 
 
+def log_to_stderr(logger: str = "vamen") -> logging.Handler:
+    """Warnings and up on stderr as ``vamen: message``, one line each; the handler (once per logger).
+
+    Without it, Python's last-resort output prints bare messages, so a line
+    from a thread could not be told from another program's on a shared
+    console or in the journal.
+    """
+    target = logging.getLogger(logger)
+    for h in target.handlers:
+        if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler):
+            return h
+    stderr = logging.StreamHandler()
+    stderr.setLevel(logging.WARNING)
+    stderr.setFormatter(logging.Formatter("vamen: %(message)s"))
+    target.addHandler(stderr)
+    return stderr
+
+
 def log_to_file(path: str | Path, size: int = 10 << 20, count: int = 5,
                 logger: str = "vamen") -> logging.Handler:
     """Send ``logger``'s records (INFO and up) to a file rotated at ``size`` bytes.
@@ -53,14 +71,9 @@ def log_to_file(path: str | Path, size: int = 10 << 20, count: int = 5,
     handler.setFormatter(logging.Formatter(FORMAT))
     handler.setLevel(logging.INFO)
     target = logging.getLogger(logger)
-    if not any(isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)
-               for h in target.handlers):
-        # With a handler of its own the logger no longer falls back to
-        # Python's last-resort stderr output: keep warnings visible there.
-        stderr = logging.StreamHandler()
-        stderr.setLevel(logging.WARNING)
-        stderr.setFormatter(logging.Formatter("vamen: %(message)s"))
-        target.addHandler(stderr)
+    # With a handler of its own the logger no longer falls back to
+    # Python's last-resort stderr output: keep warnings visible there.
+    log_to_stderr(logger)
     target.addHandler(handler)
     if target.getEffectiveLevel() > logging.INFO:
         target.setLevel(logging.INFO)

@@ -18,6 +18,13 @@ and the move it is on (target, beats left, curve), the walk (depth, depth
 heard mid-fade, rate, seed, phase), tempo, quantise, gain, quality, glide, and the autopilot's
 place (:meth:`vamen.server.sources.autopilot.Autopilot.saved`). A clean stop saves
 the latest intent instead (a change asked for just before Ctrl-C counts).
+
+A saved session never holds a value the command line would refuse: the
+settings (tempo, quantize, gain, quality) pass a ``check`` with the command
+line's rules (:func:`vamen.server.options.check_setting`, handed in by the
+app) on save and on load. One that fails is left out of the file, or, read
+from a file, reported in one line naming the key and the value and dropped:
+the rest of the session is kept, and that setting starts from its default.
 """
 from __future__ import annotations
 
@@ -26,7 +33,7 @@ import logging
 import math
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from vamen.model.files import atomic_open
 
@@ -36,6 +43,23 @@ log = logging.getLogger(__name__)
 FORMAT = "vamen-session"
 VERSION = 2
 DURABLE_EVERY = 60.0  # seconds between per-bar saves that fsync
+#: The settings a session holds that the command line also takes, checked with its rules.
+SETTINGS = ("tempo", "quantize", "gain", "quality")
+
+#: ``check(key, value)``: the value as the command line would take it, or ValueError saying why.
+Check = Callable[[str, Any], Any]
+
+
+def _bad_settings(data: dict, check: Check | None) -> list[tuple[str, Any, str]]:
+    """(key, value, why) for every setting in ``data`` that ``check`` refuses."""
+    bad = []
+    for key in SETTINGS:
+        if key in data and check is not None:
+            try:
+                check(key, data[key])
+            except ValueError as exc:
+                bad.append((key, data[key], str(exc)))
+    return bad
 
 
 def session_path(presets_path: Path | None = None) -> Path:
@@ -47,7 +71,8 @@ def _numbers(values) -> list[float]:
 
 
 def save_session(path: Path, control, *, beat: float = 0.0, latest: bool = True,
-                 tempo: float | None = None, autopilot: dict | None = None, durable: bool = True) -> None:
+                 tempo: float | None = None, autopilot: dict | None = None, durable: bool = True,
+                 check: Check | None = None) -> list[tuple[str, Any, str]]:
     """Write the session for ``control`` as it stands at ``beat``.
 
     Parameters
@@ -62,6 +87,14 @@ def save_session(path: Path, control, *, beat: float = 0.0, latest: bool = True,
         :meth:`Autopilot.saved`.
     durable : bool
         fsync before the rename (against power cuts, not only crashes).
+    check : callable, optional
+        ``check(key, value)`` raises ValueError for a setting the command
+        line would refuse; such a setting is left out of the file.
+
+    Returns
+    -------
+    list of (key, value, why)
+        The settings left out.
     """
     heading = control.heading(beat, latest)
     walk = heading.walk
@@ -80,16 +113,22 @@ def save_session(path: Path, control, *, beat: float = 0.0, latest: bool = True,
         data["centre"] = data["point"]  # a clean stop lands every pending change at once
     if autopilot is not None:
         data["autopilot"] = autopilot
+    bad = _bad_settings(data, check)
+    for key, _, _ in bad:
+        del data[key]
     with atomic_open(path, "w", encoding="utf-8", fsync=durable) as fh:
         json.dump(data, fh, indent=1)
+    return bad
 
 
 class SessionSaver:
     """Saves every bar, fsyncing at most once a ``DURABLE_EVERY`` seconds; warns once if it cannot."""
 
-    def __init__(self, path: Path, clock=time.monotonic) -> None:
+    def __init__(self, path: Path, clock=time.monotonic, check: Check | None = None) -> None:
         self.path = path
         self.clock = clock
+        self.check = check
+        self._left_out: set[str] = set()
         self.saves = 0
         self._durable_at = -math.inf
         self._failing = False
@@ -100,7 +139,7 @@ class SessionSaver:
         if durable is None:
             durable = now - self._durable_at >= DURABLE_EVERY
         try:
-            save_session(self.path, control, durable=durable, **kwargs)
+            bad = save_session(self.path, control, durable=durable, check=self.check, **kwargs)
         except OSError as exc:
             if not self._failing:
                 log.warning("cannot save the session to %s: %s (vamen plays on; "
@@ -110,13 +149,17 @@ class SessionSaver:
         if self._failing:
             log.warning("saving the session to %s works again", self.path)
         self._failing = False
+        for key, value, why in bad:
+            if key not in self._left_out:  # once per setting, not once a bar
+                log.warning("not saving %s = %r in the session: %s", key, value, why)
+            self._left_out.add(key)
         self.saves += 1
         if durable:
             self._durable_at = now
         return True
 
 
-def load_session(path: Path, latent_dim: int) -> dict[str, Any] | None:
+def load_session(path: Path, latent_dim: int, check: Check | None = None) -> dict[str, Any] | None:
     """The saved settings, or None (nothing saved, unreadable, another model).
 
     Returns a dict with ``point`` (where the centre is going), ``centre``
@@ -125,6 +168,10 @@ def load_session(path: Path, latent_dim: int) -> dict[str, Any] | None:
     ``glide``, ``walk`` (``depth``, ``rate``, ``seed``, ``phase`` or None,
     ``depth_now``: the depth heard, which differs from ``depth`` mid-fade) and
     ``autopilot`` (dict or None). Files of version 1 (point only) still load.
+
+    A setting (tempo, quantize, gain, quality) that is missing, or that
+    ``check(key, value)`` refuses, is left out of the dict (the caller uses
+    its default); a refused one is reported in one line naming it.
     """
     if not path.is_file():
         return None
@@ -132,7 +179,8 @@ def load_session(path: Path, latent_dim: int) -> dict[str, Any] | None:
         data = json.loads(path.read_text(encoding="utf-8"))
         point = [float(v) for v in data["point"]]
         centre = [float(v) for v in data.get("centre", point)]
-        numbers = [float(data[k]) for k in ("tempo", "quantize", "gain", "quality", "glide")]
+        settings = {k: float(data[k]) for k in SETTINGS if data.get(k) is not None}
+        numbers = list(settings.values()) + [float(data["glide"])]
         walk = {k: float(data["walk"][k]) for k in ("depth", "rate", "seed")}
         phase = data["walk"].get("phase")
         walk["phase"] = None if phase is None else float(phase)
@@ -154,9 +202,13 @@ def load_session(path: Path, latent_dim: int) -> dict[str, Any] | None:
     if len(point) != latent_dim or len(centre) != latent_dim:
         log.warning("ignoring saved session %s: it is for a %d-dimensional model", path, len(point))
         return None
-    tempo, quantize, gain, quality, glide = numbers
-    return {"point": point, "centre": centre, "move": move, "tempo": tempo, "quantize": quantize,
-            "gain": gain, "quality": int(quality), "glide": glide, "walk": walk, "autopilot": autopilot}
+    for key, value, why in _bad_settings(settings, check):
+        log.warning("saved session %s: dropping %s = %r (%s)", path, key, value, why)
+        del settings[key]
+    if "quality" in settings:
+        settings["quality"] = int(settings["quality"])
+    return {"point": point, "centre": centre, "move": move, **settings, "glide": float(data["glide"]),
+            "walk": walk, "autopilot": autopilot}
 
 
 def resume_commands(saved: dict) -> list:

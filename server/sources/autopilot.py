@@ -55,8 +55,8 @@ HISTORY = 8  # planned bars remembered, so the state can report the bar heard, n
 _SCENE, _DESTINATION, _JUMP, _TEMPO, _WALK, _WINDOW_TEMPO = range(6)
 
 #: Commands that do not take over: they ask, or keep something, but steer nothing.
-PASSIVE = (c.State, c.Ping, c.PresetList, c.PresetSave, c.Subscribe, c.Unsubscribe, c.MidiLearn,
-           c.AutopilotSwitch)
+PASSIVE = (c.State, c.Ping, c.PresetList, c.AnchorList, c.PresetSave, c.Subscribe, c.Unsubscribe,
+           c.MidiLearn, c.AutopilotSwitch)
 #: With an external clock these come from the clock, not from a performer.
 CLOCK = (c.Tempo, c.Play, c.Stop)
 

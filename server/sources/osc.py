@@ -331,6 +331,7 @@ def _autopilot(args, dim, meta):
 
 for _address, _cls in {
     "/vamen/preset/list": c.PresetList,
+    "/vamen/anchor/list": c.AnchorList,
     "/vamen/play": c.Play,
     "/vamen/stop": c.Stop,
     "/vamen/state": c.State,

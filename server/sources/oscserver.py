@@ -41,7 +41,8 @@ import select
 import socket
 import threading
 import time
-from typing import Any
+import dataclasses
+from typing import Any, Callable
 
 import numpy as np
 from pythonosc.osc_message import OscMessage
@@ -69,6 +70,7 @@ _MAX_NESTING = 8
 # (the kernel caps it at net.core.rmem_max; asking costs nothing).
 RECEIVE_BUFFER = 4 << 20
 BUSY_REPLY_SECONDS = 1.0
+SEND_WARN_SECONDS = 60.0  # a destination that cannot be sent to is logged once a minute at most
 # Commands read before they are handed to the control thread, at most. Handing
 # them over one by one wakes the control thread for each, and every wake-up
 # costs the receive thread the GIL (up to the switch interval) at its next
@@ -164,8 +166,11 @@ class OscServer:
     """
 
     def __init__(self, commands: queue.Queue, *, latent_dim: int, host: str = DEFAULT_HOST,
-                 port: int = DEFAULT_PORT, guard: Guard | None = None) -> None:
+                 port: int = DEFAULT_PORT, guard: Guard | None = None,
+                 on_error: Callable[[list], None] | None = None) -> None:
         self.commands = commands
+        self.on_error = on_error  # told of every /vamen/error sent (the state's last_error)
+        self._send_failures: dict[tuple[str, int], list] = {}  # peer -> [last logged, not logged]
         self.latent_dim = latent_dim
         self.host = host
         self.guard = guard if guard is not None else Guard()
@@ -281,13 +286,46 @@ class OscServer:
             log.debug("send buffer full: %s to %s:%s dropped", address, to[0], to[1])
             return False
         except Exception as exc:  # OSError, BuildError, ValueError
-            log.warning("cannot send %s to %s:%s: %s", address, to[0], to[1], exc)
+            self._send_failed(address, to, exc)
             return False
+
+    def _send_failed(self, address: str, to: tuple[str, int], exc: Exception) -> None:
+        """Log a failed send once a SEND_WARN_SECONDS per destination, with the count in between."""
+        now = time.monotonic()
+        key = (to[0], int(to[1]))
+        last = self._send_failures.get(key)
+        if last is not None and now - last[0] < SEND_WARN_SECONDS:
+            last[1] += 1
+            return
+        if len(self._send_failures) > 1024:
+            self._send_failures.clear()
+        more = f" ({last[1]} more failed sends there since the last report)" if last and last[1] else ""
+        self._send_failures[key] = [now, 0]
+        log.warning("cannot send %s to %s:%s: %s%s", address, to[0], to[1], exc, more)
 
     def error(self, address: str, message: str, to: tuple[str, int] | None) -> None:
         """Reply ``/vamen/error s address s message``."""
         log.info("refused %s from %s: %s", address or "packet", to, message)
+        if self.on_error is not None:
+            self.on_error([address, message])
         self.send("/vamen/error", [address, message], to)
+
+    def _resolved(self, cmd: c.Command) -> c.Command:
+        """A subscription with its host resolved to an address, here, once; ValueError if it cannot be.
+
+        Resolved on the OSC thread when the subscription comes in (never on
+        the audio or control thread, never once a beat), so a host that does
+        not resolve is refused at once instead of failing every beat.
+        """
+        if not isinstance(cmd, (c.Subscribe, c.Unsubscribe)) or cmd.host is None:
+            return cmd
+        family = self._sock.family if self._sock is not None else socket.AF_INET
+        try:
+            found = socket.getaddrinfo(cmd.host, cmd.port or 0, family=family, type=socket.SOCK_DGRAM)
+        except (OSError, UnicodeError) as exc:
+            why = getattr(exc, "strerror", None) or str(exc)
+            raise ValueError(f"cannot resolve host {cmd.host!r}: {why}") from None
+        return dataclasses.replace(cmd, host=found[0][4][0])
 
     # -- receiving -----------------------------------------------------------
 
@@ -355,6 +393,11 @@ class OscServer:
                 self.error(exc.address, exc.message, source)
                 continue
             for cmd in cmds:
+                try:
+                    cmd = self._resolved(cmd)
+                except ValueError as exc:
+                    self.error(msg.address, str(exc), source)
+                    continue
                 if isinstance(cmd, c.Ping):
                     # Answered here, even for a future bundle: a ping measures
                     # whether the server is alive, not the schedule.
@@ -385,4 +428,4 @@ class OscServer:
         if len(self._told_busy) > 1024:
             self._told_busy.clear()
         self._told_busy[source] = now
-        self.send("/vamen/error", [address, "server busy: command queue full, command dropped"], source)
+        self.error(address, "server busy: command queue full, command dropped", source)

@@ -59,6 +59,7 @@ import numpy as np
 from vamen.server.core import commands as c
 from vamen.server.core.constants import ConfigError
 from vamen.server.core.motion import CURVES, LIMIT
+from vamen.server.core.points import anchor_index, near_names
 
 ORDERS = ("sequence", "random")
 DEFAULT_IDLE = 30.0
@@ -381,12 +382,12 @@ def resolve(flight: Flight, latent_dim: int, anchors: Mapping[str, Any], presets
                 have = f"0..{len(anchor_names) - 1}" if anchor_names else "none"
                 fail(scene, f"{key}: no anchor {point}; this model's anchors are {have}")
             return point
-        if point not in anchor_names:
-            near = difflib.get_close_matches(point, anchor_names, n=1)
+        index = anchor_index(point, anchor_names)
+        if index is None:
             what = "preset or anchor" if key == "centre" else "anchor"
-            fail(scene, f"{key}: no {what} named {point!r}"
-                 + (f"; did you mean {near[0]!r}?" if near else ""))
-        return anchor_names.index(point)
+            fail(scene, f"{key}: no {what} named {point!r}{near_names(point, anchor_names)} "
+                 "(`vamen anchors` lists them)")
+        return index
 
     out = []
     for scene in flight.scenes:

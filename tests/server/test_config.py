@@ -23,21 +23,26 @@ def test_options_from_the_file(tmp_path):
 
 
 @pytest.mark.parametrize("text, words", [
-    ("tempoo = 120\n", "unknown option 'tempoo'"),
-    ('tempo = "fast"\n', "tempo has the wrong type"),
+    ("tempoo = 120\n", "unknown option 'tempoo'; did you mean 'tempo'?"),
+    ("temp = 120\n", "unknown option 'temp'; did you mean 'tempo'?"),
+    ("osc_prot = 9000\n", "unknown option 'osc_prot'; did you mean 'osc-port'?"),
+    ('tempo = "fast"\n', 'tempo has the wrong type: expected a number, got a string ("fast")'),
+    ("keep-cpu-awake = 1\n", "keep-cpu-awake has the wrong type: expected true or false, got an integer (1)"),
+    ("osc-port = 1.5\n", "osc-port has the wrong type: expected a whole number, got a float (1.5)"),
     ('sink = "speaker"\n', "unknown sink 'speaker'"),
     ("tempo = \n", "not valid TOML"),
 ])
 def test_bad_files_are_one_clear_line(tmp_path, text, words):
     path = tmp_path / "vamen.toml"
     path.write_text(text)
-    with pytest.raises(ConfigError, match=words):
+    with pytest.raises(ConfigError) as refused:
         read_config(path)
+    assert words in str(refused.value)
     run = subprocess.run([sys.executable, "-m", "vamen.server.cli", "serve", "--config", str(path)],
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 2
     assert run.stderr.strip().splitlines() == [run.stderr.strip()]
-    assert words.split("'")[0] in run.stderr
+    assert words in run.stderr
 
 
 @pytest.mark.parametrize("text, flag, words", [
@@ -89,3 +94,16 @@ def test_every_file_key_and_flag_comes_from_one_table():
         assert rule.option is None or rule.option in flags, rule.name
         assert rule.file_key is None or rule.file_key in FILE_KEYS, rule.name
         assert hasattr(ServeOptions(), rule.name)
+
+
+def test_every_serve_option_has_help_and_blocksize_says_what_0_means():
+    from click.testing import CliRunner
+
+    from vamen.server.cli.serve import command
+    from vamen.server.options import RULES
+
+    for rule in RULES:
+        assert rule.option is None or rule.help, f"--{rule.name} has no help text"
+    shown = CliRunner().invoke(command, ["--help"], terminal_width=200).output
+    assert "Output sample rate in Hz" in shown
+    assert "0 lets the sound card's host API choose" in shown

@@ -254,7 +254,7 @@ def test_encode_goes_there_and_keeps_a_preset(make):
     point = np.linspace(-1, 1, DIM)
     ctl, replies = make(encode=lambda path: point)
     change = ctl.apply(c.Encode("/loops/Funky Drummer.wav", source=SRC), 0.0, 0.25)
-    assert change is not None and replies == []
+    assert change is not None and replies == [("/vamen/encoded", ["Funky Drummer"], SRC)]
     np.testing.assert_allclose(at(ctl, 0.0), point, rtol=1e-6)
     np.testing.assert_allclose(ctl.presets["Funky Drummer"], point, rtol=1e-6)
 
@@ -352,11 +352,13 @@ def test_subscribe_feedback_unsubscribe(make):
 
 
 def test_too_many_subscribers_refused(make):
+    from vamen.server.core.control import MAX_SUBSCRIBERS
+
     ctl, replies = make()
-    for port in range(1000, 1032):
+    for port in range(1000, 1000 + MAX_SUBSCRIBERS):
         ctl.apply(c.Subscribe(port, source=SRC), 0.0, 0.25)
     ctl.apply(c.Subscribe(2000, source=SRC), 0.0, 0.25)
-    assert len(ctl.subscribers) == 32 and "too many" in replies.errors()[0][1][1]
+    assert len(ctl.subscribers) == MAX_SUBSCRIBERS and "too many" in replies.errors()[0][1][1]
 
 
 def test_ping_midi_learn_and_unknown_commands(make):

@@ -105,13 +105,16 @@ def test_encode_inside_the_folder_still_goes_there(server, breaks):
     inside, _ = breaks
     before = state(client)
     client.send(message("/vamen/encode", str(inside / "sub" / ".." / "kept.wav")))
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:  # the point lands once the worker has encoded the file
-        if client.ask(message("/vamen/preset/list")) == ("/vamen/preset/list", ["kept"]):
-            break
-        time.sleep(0.1)
-    else:
-        pytest.fail("the encoded file never became a preset")
+
+    def replied():
+        try:
+            return client.reply()
+        except OSError:  # timed out: not encoded yet
+            return None
+
+    # a success is said, with the preset's name, once the worker has encoded the file
+    assert wait_for(replied, 60, "the /vamen/encoded reply") == ("/vamen/encoded", ["kept"])
+    assert client.ask(message("/vamen/preset/list")) == ("/vamen/preset/list", ["kept"])
     after = wait_for(lambda: (st := state(client))["latent"] != before["latent"] and st, 5,
                      "the encoded point to land (at the next beat)")
     assert after["presets"] == 1
@@ -142,10 +145,9 @@ def test_the_control_thread_answers_while_a_file_is_encoded(server, breaks, monk
     assert state(client)["tempo"] == 133.0  # the control thread handled both meanwhile
     assert client.ask(message("/vamen/preset/list")) == ("/vamen/preset/list", [])
     release.append(True)
-    deadline = time.monotonic() + 30
-    while state(client)["presets"] != 1:
-        assert time.monotonic() < deadline, "the encode never landed"
-        time.sleep(0.1)
+    client.sock.settimeout(30.0)
+    assert client.reply() == ("/vamen/encoded", ["kept"])  # the encode landed, and says so
+    assert state(client)["presets"] == 1
     assert engine.last_error == ""
 
 
@@ -172,3 +174,14 @@ def test_allow_dir_on_the_command_line_and_files_table_in_the_config(tmp_path):
         config.write_text(text + "\n")
         with pytest.raises(ConfigError, match=needle):
             read_config(config)
+
+
+def test_allow_dir_that_does_not_exist_is_one_line_and_exit_2(tmp_path):
+    import subprocess
+    import sys
+
+    run = subprocess.run([sys.executable, "-m", "vamen.server.cli", "serve", "--osc-port", "0",
+                          "--allow-dir", str(tmp_path / "nonexistent")],
+                         capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert run.returncode == 2
+    assert run.stderr.strip().splitlines() == [f"vamen: --allow-dir {tmp_path / 'nonexistent'}: no such folder"]

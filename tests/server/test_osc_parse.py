@@ -47,6 +47,7 @@ GOOD = [
     ("/vamen/preset/load", ["verse"], c.PresetLoad("verse", 0.0)),
     ("/vamen/preset/load", ["verse", 8], c.PresetLoad("verse", 8.0)),
     ("/vamen/preset/list", [], c.PresetList()),
+    ("/vamen/anchor/list", [], c.AnchorList()),
     ("/vamen/tempo", [174.0], c.Tempo(174.0)),
     ("/vamen/tempo", [20], c.Tempo(20.0)),
     ("/vamen/tempo", [400.0], c.Tempo(400.0)),

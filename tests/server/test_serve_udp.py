@@ -83,11 +83,25 @@ def test_bad_input_matrix_changes_nothing_and_server_keeps_answering(server):
     assert after["last_error"]  # the last refusal is visible in the state
 
 
+@pytest.mark.parametrize("dgram, words", [
+    (message("/vamen/gain", 3.0), "/vamen/gain: "),  # refused by the parser, on the OSC thread
+    (message("/vamen/tempo", 1000.0), "/vamen/tempo: "),
+    (message("/vamen/nonsense"), "/vamen/nonsense: "),
+    (message("/vamen/anchor", 10_000), "/vamen/anchor: "),  # refused by the control thread
+])
+def test_last_error_is_the_last_error_sent(server, dgram, words):
+    engine, client = server
+    client.ask(message("/vamen/preset/load", "never-saved"))  # an older error first
+    address, args = client.ask(dgram)
+    assert address == "/vamen/error"
+    assert state(client)["last_error"] == f"{args[0]}: {args[1]}" and words in args[0] + ": "
+
+
 def test_state_reports_health(server):
     engine, client = server
     time.sleep(0.3)
     s = state(client)
-    for key in ("underruns", "late_loops", "render_ms_p50", "render_ms_p99", "queued_loops",
+    for key in ("underruns", "clipped", "late_loops", "render_ms_p50", "render_ms_p99", "queued_loops",
                 "uptime", "recording"):
         assert key in s
     assert s["tempo"] == 120.0 and s["playing"] == 1

@@ -69,3 +69,56 @@ def test_a_save_that_fails_warns_once_and_plays_on(tmp_path, caplog):
     ctl = control(tmp_path)
     assert not saver.save(ctl) and not saver.save(ctl)
     assert sum("cannot save the session" in r.message for r in caplog.records) == 1
+
+
+def _session(path, **settings):
+    data = {"format": "vamen-session", "version": 2, "point": [0.25] * 8, "centre": [0.25] * 8,
+            "move": None, "tempo": 133.0, "quantize": 1.0, "gain": 0.5, "quality": 16, "glide": 0.0,
+            "walk": {"depth": 0.0, "rate": 1.0, "seed": 0, "phase": 0.0, "depth_now": 0.0}}
+    path.write_text(json.dumps({**data, **settings}))
+
+
+def test_a_session_with_values_the_command_line_refuses_drops_them_and_keeps_the_rest(
+        tmp_path, tiny_model, caplog):
+    """gain 3 / quality 9999 / quantize -2 in session.json: one line each, dropped; the rest carries on."""
+    from vamen.model.loopmodel import LoopModel
+    from vamen.server.engine import Engine
+    from vamen.server.options import ServeOptions
+
+    from oscclient import Client, message
+
+    _session(tmp_path / "session.json", gain=3.0, quality=9999, quantize=-2.0)
+    options = ServeOptions(sinks=("file",), record=tmp_path / "rec.wav", osc_port=0,
+                           sample_rate=22050, presets=tmp_path / "presets.json")
+    with caplog.at_level("WARNING"):
+        engine = Engine(options, LoopModel.load(tiny_model, "cpu")).start()
+    client = Client(engine.osc)
+    try:
+        _, args = client.ask(message("/vamen/state"))
+        state = dict(zip(args[::2], args[1::2]))
+        assert state["gain"] == 1.0 and state["quality"] == 32 and state["quantize"] == 1.0  # defaults
+        assert state["tempo"] == 133.0  # the good part of the session is kept
+        assert np.allclose([float(v) for v in state["latent"].split(",")], 0.25)
+        dropped = [r.getMessage() for r in caplog.records if "dropping" in r.getMessage()]
+        assert len(dropped) == 3, dropped
+        for words in ("gain = 3.0", "quality = 9999", "quantize = -2.0"):
+            assert sum(words in line for line in dropped) == 1, (words, dropped)
+        assert all("\n" not in line for line in dropped)
+    finally:
+        client.close()
+        engine.close()
+    saved = json.loads((tmp_path / "session.json").read_text())  # the clean stop saved good values
+    assert saved["gain"] == 1.0 and saved["quality"] == 32 and saved["tempo"] == 133.0
+
+
+def test_a_value_the_command_line_refuses_is_never_saved(tmp_path, caplog):
+    from vamen.server.options import check_setting
+
+    ctl = Control(4, {"a": [1.0] * 4}, PresetStore(tmp_path / "p.json"), tempo=120.0,
+                  gain=3.0)  # as a bug, or an older version's file, might leave it
+    saver = SessionSaver(tmp_path / "session.json", check=check_setting)
+    with caplog.at_level("WARNING"):
+        assert saver.save(ctl, beat=0.0) and saver.save(ctl, beat=4.0)
+    assert "gain" not in json.loads((tmp_path / "session.json").read_text())
+    assert len([r for r in caplog.records if "gain = 3.0" in r.getMessage()]) == 1  # once, not every bar
+    assert "gain" not in load_session(tmp_path / "session.json", 4, check_setting)

@@ -1,0 +1,91 @@
+"""What ``vamen serve`` writes to stderr: few lines, each one saying it is vamen's."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from vamen.server.engine import TROUBLE_REPORT_SECONDS, Engine
+from vamen.server.options import ServeOptions
+
+
+def serve(*args, env=None, cwd=None):
+    return subprocess.Popen([sys.executable, "-m", "vamen.server.cli", "serve", "--osc-port", "0",
+                             *map(str, args)], stderr=subprocess.PIPE, text=True, env=env, cwd=cwd)
+
+
+def test_a_log_file_that_cannot_be_written_is_one_line_and_exit_2(tmp_path):
+    proc = serve("--log", "/proc/nope/x.log", cwd=tmp_path)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2
+    assert err.strip().splitlines() == [
+        "vamen: cannot write the log file /proc/nope/x.log: No such file or directory"]
+
+
+def test_every_line_says_vamen_without_log(tmp_path, tiny_model):
+    """A warning from deep inside (a bad saved value) and the notes alike carry the prefix."""
+    data = tmp_path / "data" / "vamen"
+    data.mkdir(parents=True)
+    (data / "session.json").write_text(json.dumps({
+        "format": "vamen-session", "version": 2, "point": [0.0] * 8, "centre": [0.0] * 8, "move": None,
+        "tempo": 120.0, "quantize": 1.0, "gain": 3.0, "quality": 32, "glide": 0.0,
+        "walk": {"depth": 0.0, "rate": 1.0, "seed": 0, "phase": 0.0, "depth_now": 0.0}}))
+    env = dict(os.environ, XDG_DATA_HOME=str(tmp_path / "data"))
+    proc = serve("--model", tiny_model, "--sink", "file", "--record", tmp_path / "r.wav", "--quiet",
+                 env=env, cwd=tmp_path)
+    lines = []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not any("Ctrl-C stops" in line for line in lines):
+        line = proc.stderr.readline()
+        if not line:
+            break
+        lines.append(line.rstrip("\n"))
+    proc.send_signal(signal.SIGINT)
+    _, rest = proc.communicate(timeout=60)
+    lines += rest.splitlines()
+    assert proc.returncode == 0, lines
+    assert all(line.startswith("vamen: ") for line in lines), lines
+    dropped = [line for line in lines if "dropping gain = 3.0" in line]
+    assert len(dropped) == 1, lines
+
+
+class Counter:
+    underruns = 0
+    late = 0
+
+
+def engine_with(output_name):
+    engine = Engine(ServeOptions())
+    engine.player, engine.worker, engine.output_name = Counter(), Counter(), output_name
+    return engine
+
+
+def test_underruns_every_two_seconds_for_ten_minutes_are_a_few_lines(caplog):
+    """A non-real-time JACK: an underrun every 2 s. Reported once a minute, not 300 times."""
+    engine = engine_with("system")
+    lines = []
+    with caplog.at_level("WARNING"):
+        for beat in range(1200):  # ten minutes of beats at 120 BPM
+            now = beat * 0.5
+            if beat % 4 == 0:
+                engine.player.underruns += 1
+            lines.append(engine._report_trouble(now))
+    said = [line for line in lines if line]
+    assert 0 < len(said) <= 10 + 1
+    assert said[0].startswith("1 underrun (") and "since the start" in said[0]
+    assert "30 underruns (" in said[1] and "in the last 60 s" in said[1]
+    told = sum(int(line.split()[0]) for line in said)
+    assert engine.player.underruns - 30 < told <= engine.player.underruns  # the last minute's come next
+    assert len(caplog.records) == len(said)
+
+
+def test_no_sound_card_no_underrun_reports_but_late_loops_still_count():
+    engine = engine_with("timer")
+    engine.player.underruns = 50
+    assert engine._report_trouble(0.0) is None
+    engine.worker.late = 1
+    line = engine._report_trouble(1.0)
+    assert line.startswith("1 late loop (") and "underrun" not in line
+    engine.worker.late = 2
+    assert engine._report_trouble(1.0 + TROUBLE_REPORT_SECONDS / 2) is None  # not yet: once a minute
