@@ -31,7 +31,7 @@ serve: install
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# Re-create the shipped default model from scratch (synthetic breaks only).
+# Re-create the shipped default model from scratch (CC0 recordings only).
 default-model: install
 	bash scripts/train-default-model.sh
 

@@ -1,19 +1,23 @@
-"""The model vamen ships: it loads with no arguments and meets the bar set for it."""
+"""The model vamen ships: it loads with no arguments, plays full band, and meets the bar set for it."""
 import json
 import subprocess
 import sys
 
 import numpy as np
+import pytest
 import soundfile as sf
 
 from vamen.model.loopmodel import DEFAULT_MODEL, LoopModel
 
 
-def test_ships_small_and_loads_as_data():
+def test_ships_small_full_band_and_says_what_it_learnt_from():
     assert DEFAULT_MODEL.stat().st_size < 20_000_000
     model = LoopModel.load(device="cpu")
-    assert model.latent_dim == 16 and len(model.anchor_names) > 0
-    assert model.meta.get("dataset", {}).get("generator") == "vamen dataset synth"
+    assert model.config.sample_rate == 44100 and model.config.features == "linear"
+    assert model.latent_dim == 32 and len(model.anchor_names) > 0
+    dataset = model.meta.get("dataset", {})
+    assert dataset.get("generator") == "vamen dataset recorded"
+    assert dataset.get("licence") == "CC0-1.0" and "sonic-pi-samples" in dataset.get("sources", "")
 
 
 def test_render_four_bars_with_no_model_argument(tmp_path):
@@ -23,18 +27,62 @@ def test_render_four_bars_with_no_model_argument(tmp_path):
     assert run.returncode == 0, run.stderr
     audio, rate = sf.read(out)
     model = LoopModel.load(device="cpu")
-    assert len(audio) == 4 * model.config.loop_samples()
+    assert rate == 44100 and len(audio) == 4 * model.config.loop_samples()
     assert np.sqrt(np.mean(audio ** 2)) > 0.01  # not silent
     assert np.abs(audio).max() < 0.99  # not clipped
+
+
+def band_levels_db(audio: np.ndarray, rate: int) -> np.ndarray:
+    """Energy of each 1 kHz band, in dB below the loudest band."""
+    power = np.abs(np.fft.rfft(audio)) ** 2
+    freqs = np.fft.rfftfreq(len(audio), 1.0 / rate)
+    bands = np.array([power[(freqs >= k * 1000) & (freqs < (k + 1) * 1000)].sum()
+                      for k in range(int(rate / 2000))])
+    return 10 * np.log10(bands / bands.max() + 1e-30)
+
+
+def test_prior_draws_carry_the_band_to_16_khz():
+    """Hats and cymbals keep their air: the 16-17 kHz band is there, as on a real break.
+
+    On the Amen in ../shared/data/breaks it sits 42 dB below the loudest band;
+    the 22.05 kHz models had nothing at all above 11 kHz.
+    """
+    model = LoopModel.load(device="cpu")
+    rng = np.random.default_rng(0)
+    audio, _ = model.render(rng.standard_normal((8, model.latent_dim)).astype(np.float32))
+    levels = [band_levels_db(loop, 44100)[16] for loop in audio]
+    assert np.median(levels) > -60.0, levels
 
 
 def test_eval_meets_the_bar(tmp_path):
     run = subprocess.run([sys.executable, "-m", "vamen.server.cli", "eval", "--json",
                           "--loops", "32", "--prior", "48"], capture_output=True, text=True,
-                         timeout=600)
+                         timeout=900)
     assert run.returncode == 0, run.stderr
     figures = json.loads(run.stdout)
     assert figures["active_dims"] >= 0.75 * figures["latent_dim"]
     rhythm = figures["rhythm"]
     assert rhythm["prior_on_grid"] >= 0.8 * rhythm["heldout_on_grid"]
-    assert figures["recon_mel_l1_db"] < 8.0
+    assert figures["renderer_sc_db"] <= -15.0
+
+
+@pytest.mark.slow
+def test_real_breaks_it_never_heard(breaks_dir):
+    """The shared recorded breaks (never trained on): what /vamen/encode plays of them."""
+    run = subprocess.run([sys.executable, "-m", "vamen.server.cli", "eval", "--json",
+                          "--data", str(breaks_dir), "--prior", "64"],
+                         capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stderr
+    figures = json.loads(run.stdout)
+    assert figures["heldout_loops"] == 5  # the Amen's three bars, two more breaks
+    # the renderer alone is no longer capped by a mel bottleneck (it was -11.9 dB)
+    assert figures["renderer_sc_db"] <= -15.0
+    listening = figures["listening"]
+    real, heard, prior = listening["real"], listening["reconstructed"], listening["prior"]
+    # what a listener hears first: hits with silence between them, not a wash
+    assert heard["hats_range_db"] >= 0.8 * real["hats_range_db"], listening
+    assert prior["dynamic_range_db"] >= 0.8 * real["dynamic_range_db"], listening
+    assert prior["hats_range_db"] >= 0.8 * real["hats_range_db"], listening
+    # the model's version of a break it never heard keeps its hits about as well
+    # as the 22.05 kHz mel model did (0.437 in the same command): not yet 0.7
+    assert figures["onset_correlation"] > 0.4, figures
