@@ -45,9 +45,13 @@ def _point(text: str, model, seed: int):
         if not 0 <= i < len(names):
             raise click.BadParameter(f"anchor index {i} is out of range 0..{len(names) - 1}")
         return model.anchor_latents[i].numpy()
-    if text in names:
-        return model.anchor_latents[names.index(text)].numpy()
-    raise click.BadParameter(f"{text!r} is not an anchor index, an anchor name or 'random'")
+    from vamen.server.core.points import anchor_index, near_names
+
+    index = anchor_index(text, names)  # a training file's name, extension or not
+    if index is not None:
+        return model.anchor_latents[index].numpy()
+    raise click.BadParameter(f"{text!r} is not an anchor index, an anchor name or 'random'"
+                             f"{near_names(text, names)} (vamen anchors lists them)")
 
 
 def _latent(text: str, dim: int):

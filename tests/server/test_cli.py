@@ -133,3 +133,14 @@ def test_resume_keeps_the_model_shape_says_where_it_resumes_and_names_skipped_fi
     again = vamen("train", data, "--out", out, "--epochs", 2, "--resume", "--no-report")
     assert again.returncode == 0, again.stderr
     assert "resuming from step 1 (epoch 1)" in again.stderr
+
+
+def test_render_morph_takes_an_anchor_by_its_file_name(tiny_model, tmp_path):
+    from vamen.model.loopmodel import LoopModel
+
+    name = LoopModel.load(tiny_model, "cpu").anchor_names[0]
+    run = vamen("render", tmp_path / "m.wav", "--model", tiny_model, "--bars", 2,
+                "--morph", f"{name}.wav", "random")
+    assert run.returncode == 0, run.stderr
+    typo = vamen("render", tmp_path / "t.wav", "--model", tiny_model, "--morph", name + "x", "0")
+    assert typo.returncode == 2 and f"did you mean {name!r}" in typo.stderr
