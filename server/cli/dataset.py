@@ -23,6 +23,18 @@ def command() -> None:
     """Make training corpora."""
 
 
+def _check(out_dir: Path, count: int, seed: int, sample_rate: int) -> None:
+    # Problems are reported as one line (VamenError), not click's usage block.
+    if count < 1:
+        raise VamenError(f"--count must be at least 1, not {count}")
+    if seed < 0:
+        raise VamenError(f"--seed must be 0 or more, not {seed}")
+    if not 8000 <= sample_rate <= 192000:
+        raise VamenError(f"--sample-rate must be 8000..192000 Hz, not {sample_rate}")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise VamenError(f"{out_dir} exists and is not a folder")
+
+
 @command.command(name="synth")
 @click.argument("out_dir", type=click.Path(path_type=Path))
 @click.option("--count", "-n", type=int, default=1000, show_default=True,
@@ -38,16 +50,7 @@ def synth(out_dir: Path, count: int, seed: int, sample_rate: int, as_json: bool)
     Files are named like synth-00017-137.42bpm.wav (loop index, tempo).
     Re-running with the same seed rewrites the same files bit for bit.
     """
-    # Problems are reported as one line (VamenError), not click's usage block.
-    if count < 1:
-        raise VamenError(f"--count must be at least 1, not {count}")
-    if seed < 0:
-        raise VamenError(f"--seed must be 0 or more, not {seed}")
-    if not 8000 <= sample_rate <= 192000:
-        raise VamenError(f"--sample-rate must be 8000..192000 Hz, not {sample_rate}")
-    if out_dir.exists() and not out_dir.is_dir():
-        raise VamenError(f"{out_dir} exists and is not a folder")
-
+    _check(out_dir, count, seed, sample_rate)
     import soundfile as sf
 
     from vamen.model.synth import write_dataset
@@ -75,18 +78,6 @@ def synth(out_dir: Path, count: int, seed: int, sample_rate: int, as_json: bool)
     else:
         click.echo(f"wrote {len(paths)} loops ({seconds:.1f} s of audio, "
                    f"{min(tempos):.2f}-{max(tempos):.2f} BPM) to {out_dir}")
-
-
-def _check(out_dir: Path, count: int, seed: int, sample_rate: int) -> None:
-    # Problems are reported as one line (VamenError), not click's usage block.
-    if count < 1:
-        raise VamenError(f"--count must be at least 1, not {count}")
-    if seed < 0:
-        raise VamenError(f"--seed must be 0 or more, not {seed}")
-    if not 8000 <= sample_rate <= 192000:
-        raise VamenError(f"--sample-rate must be 8000..192000 Hz, not {sample_rate}")
-    if out_dir.exists() and not out_dir.is_dir():
-        raise VamenError(f"{out_dir} exists and is not a folder")
 
 
 @command.command(name="recorded")
