@@ -397,8 +397,11 @@ def resolve(flight: Flight, latent_dim: int, anchors: Mapping[str, Any], presets
                 fail(scene, f"presets: no preset named {name!r} (presets: {have})")
         centre = scene.centre
         if isinstance(centre, tuple):
-            if len(centre) != latent_dim:
+            if len(centre) > latent_dim:
                 fail(scene, f"centre has {len(centre)} coordinates; this model has {latent_dim}")
+            # fewer are the first ones, the rest 0, as /vamen/latent takes them: a scene
+            # written for a 16-dimensional model still plays on a 32-dimensional one
+            centre = centre + (0.0,) * (latent_dim - len(centre))
         elif isinstance(centre, str) and centre in presets:
             centre = tuple(float(v) for v in presets[centre])
         elif centre is not None:

@@ -103,7 +103,8 @@ def test_names_are_checked_against_the_model_and_the_presets():
     for old, new, words in [
         ("anchors = [0, \"loop-1\"]", "anchors = [5]", "no anchor 5; this model's anchors are 0..1"),
         ("anchors = [0, \"loop-1\"]", "anchors = [\"loop-2\"]", "no anchor named 'loop-2'"),
-        ("centre = [1, 0, 0, 0]", "centre = [1, 0]", "centre has 2 coordinates; this model has 4"),
+        ("centre = [1, 0, 0, 0]", "centre = [1, 0, 0, 0, 0, 0]",
+         "centre has 6 coordinates; this model has 4"),
         ("centre = [1, 0, 0, 0]", "centre = \"chorus\"", "no preset or anchor named 'chorus'"),
         ("tempo = 90", "tempo = 90\npresets = [\"verse\"]", "no preset named 'verse'"),
     ]:
@@ -112,6 +113,10 @@ def test_names_are_checked_against_the_model_and_the_presets():
     named = resolve(read_flight(table(GOOD.replace("centre = [1, 0, 0, 0]", "centre = \"verse\""))), 4,
                     anchors, Presets(verse=[0.5] * 4))
     assert named.scenes[1].centre == (0.5,) * 4
+    # fewer coordinates than the model has: the first ones, the rest 0, as /vamen/latent
+    short = resolve(read_flight(table(GOOD.replace("centre = [1, 0, 0, 0]", "centre = [1, 2]"))), 4,
+                    anchors, Presets())
+    assert short.scenes[1].centre == (1.0, 2.0, 0.0, 0.0)
 
 
 def test_osc_switch_parses_and_refuses():
