@@ -428,11 +428,20 @@ class LinkClock(Clock):
 
     def close(self) -> None:
         self._stop.set()
+        alive = False
         if self._thread is not None:
             self._thread.join(timeout=2)
+            alive = self._thread.is_alive()
             self._thread = None
         if self.link is not None:
             self.link.enabled = False
+            if not alive:
+                # Drop Link now, on this thread: left to the interpreter's teardown,
+                # its C++ threads can still be running while their owner is
+                # destroyed, and the process ends in "terminate called without an
+                # active exception" (exit 134) instead of 0.
+                self.link = None
+                self.follower = None
 
     def health(self) -> dict:
         f = self.follower
