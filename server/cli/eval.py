@@ -20,9 +20,13 @@ def _kit_like_training(model):
     generator = model.meta.get("dataset", {}).get("generator") if isinstance(
         model.meta.get("dataset"), dict) else None
     if generator == "vamen dataset recorded":
-        from vamen.model.recorded import SampleBank
+        from vamen.model.errors import VamenError
+        from vamen.model.recorded import APT_PACKAGE, SampleBank
 
-        bank = SampleBank.load(sample_rate=model.config.sample_rate)
+        try:
+            bank = SampleBank.load(sample_rate=model.config.sample_rate)
+        except VamenError:  # no recordings here: judge on the procedural kit, and say so
+            return None, f"synthetic breaks (the recorded kit needs {APT_PACKAGE})"
         return bank.kit, "breaks on recorded CC0 one-shots"
     return None, "synthetic breaks"
 
