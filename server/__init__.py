@@ -11,7 +11,8 @@ Wings (each ``__init__`` says what lives there and what it may import;
     sources   OSC (codec, server, guard, fair queue), the autopilot and its scenes
     midi      MIDI in: mappings, takeover, learn, the MIDI clock follower
     clocks    who leads tempo and bar: internal, MIDI, Link (offline: a test steps it)
-    the app   engine, options, config, bench and cli/: wires the wings; nothing imports it
+    the app   engine (builds), conductor (the control thread's work), options, config,
+              bench and cli/: wires the wings; nothing imports it
 
 Threads and processes of ``vamen serve`` (each is started by the part named,
 and each owns what follows the arrow)::
@@ -22,7 +23,7 @@ and each owns what follows the arrow)::
     vamen-link           clocks.link: polls the Link session, enqueues      -> the Link binding
       (OSC, MIDI, Link and the autopilot only build typed commands and put them
        on the command queue, sources.fairqueue, which takes turns between senders)
-    vamen-control        engine: takes commands, applies them              -> Control, the tempo map,
+    vamen-control        conductor: takes commands, applies them           -> Control, the tempo map,
                                                                                the autopilot, the session saver
     vamen-render         render.worker: renders the next bars (torch)      -> the loop slots
     vamen-encode         render.encoder: /vamen/encode reads and encodes (torch) -> nothing shared

@@ -112,6 +112,37 @@ class TimerOutput:
             self._thread.join(timeout=5)
 
 
+class OfflineOutput:
+    """No device and no thread: whoever drives the engine pulls each block.
+
+    The sound card's part on the offline clock (:meth:`Engine.step`): tests
+    and benchmarks hear exactly what a card would have been given, with no
+    wall clock in the way. Pass the class as the engine's output factory.
+    """
+
+    latency = 0.0
+    alive = True
+
+    def __init__(self, player: Player, blocksize: int = 256):
+        self.player = player
+        self.blocksize = blocksize
+        self.buffer = np.zeros((blocksize, player.channels), dtype=np.float32)
+
+    def start(self) -> "OfflineOutput":
+        return self
+
+    def close(self) -> None:
+        pass
+
+    def play(self, blocks: int) -> np.ndarray:
+        """Pull ``blocks`` blocks from the player; their first channel, one array."""
+        out = []
+        for _ in range(blocks):
+            self.player.fill(self.buffer, self.blocksize)
+            out.append(self.buffer[:, 0].copy())
+        return np.concatenate(out)
+
+
 @dataclass
 class OutputChoice:
     """What :func:`choose_output` found: the rate to run at and how to start it."""

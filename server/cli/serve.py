@@ -6,6 +6,7 @@ are written here.
 """
 from __future__ import annotations
 
+import logging
 import signal
 import sys
 import threading
@@ -61,7 +62,7 @@ def command(config_path, quiet, link, **given):
 
 def _run(engine) -> None:
     from vamen.server.ops import sdnotify
-    from vamen.server.engine import log
+    log = logging.getLogger("vamen")
 
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

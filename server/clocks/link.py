@@ -160,16 +160,12 @@ class FollowLink(EngineCommand):
 
     def run(self, engine) -> None:
         try:
-            old = engine.tempo_map
             sample, beat = float(self.sample), float(self.beat)
             position = float(engine.player.position)
             if sample < position:  # gone by: the same line, now
                 beat += (position - sample) / engine.sample_rate * self.bpm / 60.0
                 sample = position
-            here = old.beat_at(sample)
-            if old.tempo_at(here) != self.bpm or old.beats[-1] > here:
-                engine.tempo_map = old.with_tempo(here, self.bpm)
-                engine.worker.change(here, tempo_map=engine.tempo_map)
+            engine.retempo(sample, self.bpm)
             engine.align(sample, beat, self.tolerance * engine.sample_rate)
             # the state says what is heard (to a thousandth: Link keeps microseconds
             # per beat, so 137 comes back as 137.000064); the map is done

@@ -113,16 +113,20 @@ class MetricsServer:
 
     Parameters
     ----------
-    engine : Engine
-        Read at each request: ``health()``, ``osc.guard``, ``control``.
+    figures : callable
+        Called at each request: the engine's ``health()`` figures plus
+        ``tempo`` and ``playing``.
+    guard : Guard or None
+        The OSC guard: its allow list admits scrapers, its drops are counted.
     host : str
         Interface to bind [default: ``127.0.0.1``].
     port : int
         TCP port; 0 picks a free one (see :attr:`port`).
     """
 
-    def __init__(self, engine, host: str = "127.0.0.1", port: int = 9140) -> None:
-        self.engine = engine
+    def __init__(self, figures, guard=None, host: str = "127.0.0.1", port: int = 9140) -> None:
+        self.figures = figures
+        self.guard = guard
         self.host = host
         self._requested_port = port
         self._http: ThreadingHTTPServer | None = None
@@ -135,11 +139,10 @@ class MetricsServer:
 
     def text(self) -> str:
         """What ``/metrics`` answers now."""
-        engine = self.engine
-        guard = engine.osc.guard if engine.osc is not None else None
-        control = engine.control
-        return exposition(engine.health(), guard.drops() if guard is not None else [],
-                          control.tempo, control.playing, self._version)
+        figures = dict(self.figures())
+        tempo, playing = figures.pop("tempo"), figures.pop("playing")
+        return exposition(figures, self.guard.drops() if self.guard is not None else [],
+                          tempo, playing, self._version)
 
     def start(self) -> "MetricsServer":
         """Bind and serve; raises VamenError (one sentence) when the port is taken."""
@@ -147,8 +150,7 @@ class MetricsServer:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-                guard = server.engine.osc.guard if server.engine.osc is not None else None
-                if guard is not None and not guard.allows(self.client_address[0]):
+                if server.guard is not None and not server.guard.allows(self.client_address[0]):
                     self.send_error(403)
                     return
                 if self.path.split("?", 1)[0] != "/metrics":

@@ -6,8 +6,7 @@ import subprocess
 import sys
 import time
 
-from vamen.server.engine import TROUBLE_REPORT_SECONDS, Engine
-from vamen.server.options import ServeOptions
+from vamen.server.ops.trouble import REPORT_SECONDS, TroubleReport
 
 
 def serve(*args, env=None, cwd=None):
@@ -50,42 +49,29 @@ def test_every_line_says_vamen_without_log(tmp_path, tiny_model):
     assert len(dropped) == 1, lines
 
 
-class Counter:
-    underruns = 0
-    late = 0
-
-
-def engine_with(output_name):
-    engine = Engine(ServeOptions())
-    engine.player, engine.worker, engine.output_name = Counter(), Counter(), output_name
-    return engine
-
-
 def test_underruns_every_two_seconds_for_ten_minutes_are_a_few_lines(caplog):
     """A non-real-time JACK: an underrun every 2 s. Reported once a minute, not 300 times."""
-    engine = engine_with("system")
+    report = TroubleReport(card=True)
     lines = []
+    underruns = 0
     with caplog.at_level("WARNING"):
-        for beat in range(1200):  # ten minutes of beats at 120 BPM
+        for beat in range(1200):  # ten minutes of beats at 120 BPM, checked once a beat
             now = beat * 0.5
             if beat % 4 == 0:
-                engine.player.underruns += 1
-            lines.append(engine._report_trouble(now))
+                underruns += 1
+            lines.append(report.check(underruns, 0, now))
     said = [line for line in lines if line]
     assert 0 < len(said) <= 10 + 1
     assert said[0].startswith("1 underrun (") and "since the start" in said[0]
     assert "30 underruns (" in said[1] and "in the last 60 s" in said[1]
     told = sum(int(line.split()[0]) for line in said)
-    assert engine.player.underruns - 30 < told <= engine.player.underruns  # the last minute's come next
+    assert underruns - 30 < told <= underruns  # the last minute's come next
     assert len(caplog.records) == len(said)
 
 
 def test_no_sound_card_no_underrun_reports_but_late_loops_still_count():
-    engine = engine_with("timer")
-    engine.player.underruns = 50
-    assert engine._report_trouble(0.0) is None
-    engine.worker.late = 1
-    line = engine._report_trouble(1.0)
+    report = TroubleReport(card=False)  # the timer that feeds a recording
+    assert report.check(50, 0, 0.0) is None
+    line = report.check(50, 1, 1.0)
     assert line.startswith("1 late loop (") and "underrun" not in line
-    engine.worker.late = 2
-    assert engine._report_trouble(1.0 + TROUBLE_REPORT_SECONDS / 2) is None  # not yet: once a minute
+    assert report.check(50, 2, 1.0 + REPORT_SECONDS / 2) is None  # not yet: once a minute
