@@ -1,4 +1,4 @@
-"""Helpers for the client tests (tests/server/test_clients_*.py).
+"""Helpers for the client tests (tests/server/sinks/test_clients_*.py).
 
 * :func:`need` skips a test whose real part (sclang, pd, ghci with Tidal) is
   missing, saying which Debian package brings it; under ``CI=true`` it fails

@@ -7,13 +7,13 @@ from vamen.server.engine import Engine
 from vamen.server.options import ServeOptions
 from vamen.server.sources.osc import parse
 
-from offline import BLOCK, RATE, ManualOutput
+from offline import BLOCK, RATE, OfflineOutput
 
 @pytest.fixture
 def engine(tiny_model, tmp_path):
     model = LoopModel.load(tiny_model, "cpu")
     options = ServeOptions(sinks=(), sample_rate=RATE, osc_port=0, presets=tmp_path / "p.json")
-    e = Engine(options, model, output_factory=ManualOutput).start(background=False)
+    e = Engine(options, model, output_factory=OfflineOutput).start(background=False)
     yield e
     e.close()
 
@@ -24,12 +24,8 @@ def send(engine, address, *args):
 
 
 def run(engine, seconds: float) -> np.ndarray:
-    """Play in blocks, letting the worker plan between blocks as its thread would."""
-    out = []
-    for _ in range(int(seconds * RATE / BLOCK)):
-        engine.worker.step()
-        out.append(engine.output.play(1))
-    return np.concatenate(out)
+    """Play ``seconds`` on the offline clock: worker, sound card and control thread take turns."""
+    return engine.step(int(seconds * RATE / BLOCK))
 
 
 def test_plays_sound_from_the_first_block(engine):
@@ -123,7 +119,7 @@ def test_gain_and_stop(engine):
 def test_a_clean_stop_saves_the_session_and_the_next_start_resumes(tiny_model, tmp_path):
     model = LoopModel.load(tiny_model, "cpu")
     options = ServeOptions(sinks=(), sample_rate=RATE, osc_port=0, presets=tmp_path / "p.json")
-    first = Engine(options, model, output_factory=ManualOutput).start(background=False)
+    first = Engine(options, model, output_factory=OfflineOutput).start(background=False)
     send(first, "/vamen/quantize", 0.0)
     send(first, "/vamen/latent", *([1.5] * model.latent_dim))
     send(first, "/vamen/tempo", 97.0)
@@ -132,7 +128,7 @@ def test_a_clean_stop_saves_the_session_and_the_next_start_resumes(tiny_model, t
     send(first, "/vamen/quality", 20)
     first.close()
     again = Engine(ServeOptions(sinks=(), sample_rate=RATE, osc_port=0, presets=tmp_path / "p.json"),
-                   model, output_factory=ManualOutput).start(background=False)
+                   model, output_factory=OfflineOutput).start(background=False)
     try:
         assert np.allclose(again.control.target, 1.5)
         assert again.control.tempo == 97.0 and again.tempo_map.tempo_at(0) == 97.0
@@ -144,7 +140,7 @@ def test_a_clean_stop_saves_the_session_and_the_next_start_resumes(tiny_model, t
     finally:
         again.close()
     fresh = Engine(ServeOptions(sinks=(), sample_rate=RATE, osc_port=0, presets=tmp_path / "p.json",
-                                fresh=True), model, output_factory=ManualOutput).start(background=False)
+                                fresh=True), model, output_factory=OfflineOutput).start(background=False)
     assert np.allclose(fresh.control.target, 0.0) and fresh.control.tempo == 120.0
     assert fresh.control.quantize == 1.0 and fresh.control.gain == 1.0 and fresh.control.quality == 32
     fresh.close()
@@ -154,7 +150,7 @@ def test_a_corrupt_session_file_is_ignored(tiny_model, tmp_path):
     (tmp_path / "session.json").write_text("{not json")
     model = LoopModel.load(tiny_model, "cpu")
     e = Engine(ServeOptions(sinks=(), sample_rate=RATE, osc_port=0, presets=tmp_path / "p.json"),
-               model, output_factory=ManualOutput).start(background=False)
+               model, output_factory=OfflineOutput).start(background=False)
     assert np.allclose(e.control.target, 0.0)
     e.close()
 
@@ -165,8 +161,7 @@ def test_state_tells_the_bar_playing_now_even_just_before_a_bar_line(engine):
     from oscclient import Client, message
 
     while engine.now_beat() < 3.93:
-        engine.worker.step()
-        engine.output.play(1)
+        engine.step()
     assert engine.earliest_beat() >= 4.0  # a change asked for now would land in the next bar
     now = engine.now_beat()
     client = Client(engine.osc)  # over real UDP; this test plays the control thread's part

@@ -18,7 +18,7 @@ from vamen.server.options import ServeOptions
 from vamen.server.clocks.link import TOLERANCE, LinkClock, SampleClock
 
 from linkfake import FakeLink, Session, downbeat_error
-from offline import BLOCK, RATE, ManualOutput
+from offline import BLOCK, RATE, OfflineOutput
 
 T0 = 1000.0  # seconds on the test's clock when the first block is written
 
@@ -32,7 +32,7 @@ def model(tiny_model):
 def engine(model, tmp_path):
     options = ServeOptions(sinks=(), sample_rate=RATE, osc_port=0, presets=tmp_path / "p.json",
                            fresh=True)
-    e = Engine(options, model, output_factory=ManualOutput).start(background=False)
+    e = Engine(options, model, output_factory=OfflineOutput).start(background=False)
     yield e
     e.close()
 
@@ -58,15 +58,11 @@ class Rig:
     def run(self, seconds: float) -> None:
         e = self.engine
         for _ in range(int(seconds * RATE / BLOCK)):
-            e.worker.step()
             self.t = T0 + e.player.position / RATE  # the callback runs now
-            e.output.play(1)
-            for _ in range(2):
-                self.clock.poll()
-                while not e.commands.empty():
-                    e.take(e.commands.get_nowait())
-                e.tick()
-                self.t += BLOCK / RATE / 2
+            e.step()  # the control thread's turn (the clock looks) follows the block
+            self.t += BLOCK / RATE / 2
+            e.turn()  # and once more in the middle of the next
+            self.t += BLOCK / RATE / 2
 
     def heard(self, sample: float) -> float:
         """Session microseconds when ``sample`` is heard."""
@@ -210,12 +206,7 @@ def test_switching_clocks_mid_performance(engine):
     from vamen.server.core.commands import UseClock
 
     def run(seconds):
-        for _ in range(int(seconds * RATE / BLOCK)):
-            engine.worker.step()
-            engine.output.play(1)
-            engine.clock.poll()
-            while not engine.commands.empty():
-                engine.take(engine.commands.get_nowait())
+        engine.step(int(seconds * RATE / BLOCK))
 
     engine.take(UseClock("link"))
     assert engine.clock.name == "link" and "link_peers" in engine.health()
@@ -234,7 +225,7 @@ def test_the_ensemble_example_is_two_link_instances_that_keep_apart():
 
     from vamen.server.config import read_config
 
-    folder = Path(__file__).resolve().parents[2] / "patches" / "link"
+    folder = Path(__file__).resolve().parents[3] / "patches" / "link"
     drums, bass = (read_config(folder / name) for name in ("drums.toml", "bass.toml"))
     assert drums["clock"] == bass["clock"] == "link"
     assert drums["osc_port"] != bass["osc_port"]

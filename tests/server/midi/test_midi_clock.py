@@ -10,7 +10,7 @@ from vamen.server.core import commands as c
 from vamen.server.midi.clock import TICKS_PER_BEAT, ClockFollower, TickTempo
 from vamen.server.midi.commands import Align
 
-from offline import BLOCK, RATE, ManualOutput  # noqa: E402
+from offline import BLOCK, RATE, OfflineOutput  # noqa: E402
 
 PERIOD = 256 / 48000  # JACK delivers MIDI once per audio period
 
@@ -129,15 +129,13 @@ def engine(tiny_model, tmp_path):
     model = LoopModel.load(tiny_model, "cpu")
     options = ServeOptions(sinks=(), sample_rate=RATE, osc_port=0, presets=tmp_path / "p.json",
                            fresh=True)
-    e = Engine(options, model, output_factory=ManualOutput).start(background=False)
+    e = Engine(options, model, output_factory=OfflineOutput).start(background=False)
     yield e
     e.close()
 
 
 def play(engine, seconds):
-    for _ in range(int(seconds * RATE / BLOCK)):
-        engine.worker.step()
-        engine.player.fill(engine.output.buffer, BLOCK)
+    engine.step(int(seconds * RATE / BLOCK))
 
 
 def test_align_puts_the_sample_on_the_bar_and_replans_the_loops(engine):

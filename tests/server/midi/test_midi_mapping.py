@@ -305,7 +305,7 @@ channel = 0
 def test_the_shipped_controller_files_parse():
     from pathlib import Path
 
-    folder = Path(__file__).resolve().parents[2] / "patches" / "midi"
+    folder = Path(__file__).resolve().parents[3] / "patches" / "midi"
     files = sorted(folder.glob("*.toml"))
     assert len(files) >= 3
     for path in files:

@@ -17,7 +17,7 @@ from vamen.server.options import ServeOptions
 from vamen.server.midi.commands import EngineCommand
 from vamen.server.ops.sdnotify import Watchdog, notify
 
-from offline import RATE, ManualOutput
+from offline import RATE, OfflineOutput
 
 
 class Systemd:
@@ -105,7 +105,7 @@ def test_watchdog_pings_come_from_the_control_thread(systemd, tiny_model, tmp_pa
     monkeypatch.delenv("WATCHDOG_PID", raising=False)
     model = LoopModel.load(tiny_model, "cpu")
     options = ServeOptions(sinks=(), sample_rate=RATE, osc_port=0, presets=tmp_path / "p.json")
-    engine = Engine(options, model, output_factory=ManualOutput).start()
+    engine = Engine(options, model, output_factory=OfflineOutput).start()
     try:
         assert systemd.listen(1.0).count("WATCHDOG=1") >= 3
         hang = Hang(4.0)

@@ -10,7 +10,7 @@ import json
 import re
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 PATCH = ROOT / "patches" / "max" / "vamen.maxpat"
 WALKTHROUGH = ("udpreceive", "route /vamen/loop", "buffer~", "groove~", "transport", "metro",
                "udpsend", "dial", "ezdac~")

@@ -17,7 +17,7 @@ import pytest
 
 from clients import Vamen, free_port, need_programs
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 PATCH = ROOT / "patches" / "pd" / "vamen.pd"
 RATE = 48000
 

@@ -21,7 +21,7 @@ from jackd import record
 from oscclient import message
 from spectra import difference, steady_take
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 PATCH = ROOT / "patches" / "supercollider" / "vamen.scd"
 RATE = 48000
 

@@ -22,7 +22,7 @@ import pytest
 
 from clients import Vamen, free_port, need, need_programs
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 BOOT = ROOT / "patches" / "tidal" / "BootVamen.ghci"
 
 PLAY = """setcps 0.55

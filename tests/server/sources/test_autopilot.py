@@ -1,8 +1,9 @@
 """The autopilot on the offline clock: minutes of musical time, no sleeping.
 
-The test plays the sound card's part (``player.fill``) and the control
-thread's (``engine.tick()`` between blocks, ``engine.take()`` for a command
-from OSC or MIDI), so every bar line passes exactly as it would on stage.
+The engine's offline output plays the sound card's part and
+``engine.turn()`` the control thread's between blocks (``engine.take()``
+for a command from OSC or MIDI), so every bar line passes exactly as it
+would on stage.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from vamen.server.engine import Engine
 from vamen.server.options import ServeOptions
 from vamen.server.sources.osc import parse
 
-from offline import RATE, ManualOutput
+from offline import RATE, OfflineOutput
 
 BLOCK = 4096  # larger blocks than a sound card's: nothing here renders, so minutes pass quickly
 
@@ -31,22 +32,21 @@ def start(model, tmp_path, scenes: str, *, fresh: bool = True, **options) -> Eng
     path.write_text(scenes)
     o = ServeOptions(sinks=(), sample_rate=RATE, osc_port=0, presets=tmp_path / "p.json",
                      autopilot=path, fresh=fresh, **options)
-    return Engine(o, model, output_factory=ManualOutput).start(background=False)
+    return Engine(o, model, output_factory=lambda p: OfflineOutput(p, BLOCK)).start(background=False)
 
 
 def fly(engine: Engine, bars: int, every_bar=None) -> None:
     """Play until ``bars`` more bar lines have passed, as the control thread would."""
-    out = np.zeros((BLOCK, 2), dtype=np.float32)
     bar = int(engine.now_beat() // 4)
     end = bar + bars
     while bar < end:
-        engine.player.fill(out, BLOCK)
+        engine.output.play(1)  # nothing renders: Engine.step() without the worker
         now = int(engine.now_beat() // 4)
         if now != bar:
             bar = now
             if every_bar is not None:
-                every_bar(bar)  # before tick(): what this bar sounds like, as planned
-        engine.tick()
+                every_bar(bar)  # before the turn: what this bar sounds like, as planned
+        engine.turn()
 
 
 def path_and_scenes(engine: Engine, bars: int):
