@@ -9,7 +9,7 @@ packages=(
   libportaudio2   # sounddevice: playing to the sound card
   jackd2          # JACK with its dummy driver: the sound card in tests
   sonic-pi-samples  # CC0 recorded drums: vamen dataset recorded, the default model's corpus
-  # the clients in patches/, run for real by tests/server/test_clients_*.py
+  # the clients in patches/, run for real by tests/server/sinks/test_clients_*.py
   # (about 1.1 GB installed, 25-30 s from a near mirror; ghc is most of it)
   supercollider-server    # scsynth: plays the supercollider sink's buffers
   supercollider-language  # sclang: runs patches/supercollider/vamen.scd
