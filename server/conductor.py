@@ -167,8 +167,9 @@ class Conductor:
             tempo_map = self.tempo_map
         trajectory = change.trajectory if "trajectory" in kinds else None
         iterations = change.quality if "quality" in kinds else None
-        if trajectory is not None or tempo_map is not None or iterations is not None:
-            self.worker.change(change.from_beat, trajectory, tempo_map, iterations)
+        chops = change.chops if "chops" in kinds else None
+        if trajectory is not None or tempo_map is not None or iterations is not None or chops is not None:
+            self.worker.change(change.from_beat, trajectory, tempo_map, iterations, chops)
 
     def _autopilot_switch(self, cmd) -> None:
         """``/vamen/autopilot [i on]``: switch, then reply with the autopilot's state."""

@@ -682,6 +682,75 @@
      ],
      "text": "udpsend 127.0.0.1 57140"
     }
+   },
+   {
+    "box": {
+     "id": "obj-chop-msg",
+     "maxclass": "message",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      820,
+      230,
+      300,
+      22
+     ],
+     "text": "/vamen/chop 0 0 0 0 4 4 4 4 8 8 8 8 12 12 -1 15"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-chop-roll-msg",
+     "maxclass": "message",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      820,
+      200,
+      140,
+      22
+     ],
+     "text": "/vamen/chop/roll 15 4"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-chop-off-msg",
+     "maxclass": "message",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      970,
+      200,
+      80,
+      22
+     ],
+     "text": "/vamen/chop"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-chop-comment",
+     "maxclass": "comment",
+     "numinlets": 1,
+     "numoutlets": 0,
+     "patching_rect": [
+      820,
+      170,
+      300,
+      20
+     ],
+     "text": "live chops: slice per 16th (-1 rests), a roll, the plain loop"
+    }
    }
   ],
   "lines": [
@@ -1073,6 +1142,42 @@
     "patchline": {
      "source": [
       "obj-bpm-msg",
+      0
+     ],
+     "destination": [
+      "obj-send",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-chop-msg",
+      0
+     ],
+     "destination": [
+      "obj-send",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-chop-roll-msg",
+      0
+     ],
+     "destination": [
+      "obj-send",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-chop-off-msg",
       0
      ],
      "destination": [

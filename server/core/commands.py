@@ -28,6 +28,7 @@ SetLatent, SetCoord, Nudge, Glide, Random, Morph, Interp, Walk, Anchor
 Encode, Encoded, PresetSave, PresetLoad, PresetList, AnchorList
 Tempo, Quantize, Play, Stop, Gain, Quality
 State, Subscribe, Unsubscribe, Ping, MidiLearn, AutopilotSwitch
+ChopSteps, ChopReverse, ChopRoll   live chops (:mod:`vamen.server.core.chops`)
 EngineCommand               base of commands that act on the server: ``run(engine)``
 UseClock                    ``/vamen/clock``
 """
@@ -349,6 +350,42 @@ class AutopilotSwitch(Command):
 
     on: int | None = None
     address: ClassVar[str] = "/vamen/autopilot"
+
+
+@dataclass(frozen=True)
+class ChopSteps(Command):
+    """``/vamen/chop i...``: play slice ``steps[k]`` at step ``k`` (-1 rests); none: the plain loop.
+
+    A new pattern starts with no reversed or rolled steps.
+    """
+
+    steps: tuple[int, ...] = ()
+    address: ClassVar[str] = "/vamen/chop"
+
+    def to_osc(self) -> tuple[str, list[Any]]:
+        return self.address, list(self.steps)
+
+
+@dataclass(frozen=True)
+class ChopReverse(Command):
+    """``/vamen/chop/reverse i...``: these steps play their slice backwards (none: no step does)."""
+
+    steps: tuple[int, ...] = ()
+    address: ClassVar[str] = "/vamen/chop/reverse"
+
+    def to_osc(self) -> tuple[str, list[Any]]:
+        return self.address, list(self.steps)
+
+
+@dataclass(frozen=True)
+class ChopRoll(Command):
+    """``/vamen/chop/roll i step i count ...``: roll each step ``count`` times (none: no rolls)."""
+
+    rolls: tuple[tuple[int, int], ...] = ()
+    address: ClassVar[str] = "/vamen/chop/roll"
+
+    def to_osc(self) -> tuple[str, list[Any]]:
+        return self.address, [v for pair in self.rolls for v in pair]
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,7 @@ import numpy as np
 
 from vamen.server.core import commands as c
 from vamen.server.core import motion, talkback
+from vamen.server.core.chops import Chop, ChopPlan
 from vamen.server.core.course import Course, WalkSettings
 from vamen.server.core.points import Points, Refused, first_line, preset_name_for
 
@@ -78,8 +79,10 @@ class Change:
     quality : int
         Griffin-Lim iterations for loops rendered from ``from_beat``.
     changed : frozenset of str
-        Which of ``trajectory``, ``tempo``, ``playing``, ``gain``, ``quality``
-        changed, so the engine can skip needless re-renders.
+        Which of ``trajectory``, ``tempo``, ``playing``, ``gain``, ``quality``,
+        ``chops`` changed, so the engine can skip needless re-renders.
+    chops : ChopPlan
+        The chop pattern in force at each beat (:mod:`~vamen.server.core.chops`).
     """
 
     from_beat: float
@@ -89,6 +92,7 @@ class Change:
     gain: float
     quality: int
     changed: frozenset[str]
+    chops: ChopPlan = ChopPlan()
 
 
 class Control:
@@ -135,6 +139,8 @@ class Control:
         self._quality = int(quality)
         self._subscribers = talkback.Subscribers(MAX_SUBSCRIBERS, subscription_expiry)
         self._midi_learn: str | None = None
+        self._chops = ChopPlan()
+        self._chop: Chop | None = None  # the latest asked for (in force from its landing beat)
 
     # -- read-only view --------------------------------------------------------
 
@@ -148,6 +154,8 @@ class Control:
     gain = property(lambda self: self._gain)
     quality = property(lambda self: self._quality, doc="Griffin-Lim iterations.")
     subscribers = property(lambda self: tuple(self._subscribers), doc="Feedback destinations.")
+    chop = property(lambda self: self._chop, doc="The latest chop pattern asked for, or None.")
+    chops = property(lambda self: self._chops, doc="The :class:`ChopPlan`: the pattern at each beat.")
     midi_learn_target = property(lambda self: self._midi_learn, doc="Pending MIDI-learn target or None.")
     anchor_names = property(lambda self: tuple(self.points.anchors))
     presets = property(lambda self: self.points.presets)
@@ -167,7 +175,7 @@ class Control:
             "course": self._course.snapshot(), "glide": self._glide,
             "tempo": self._tempo, "quantize": self._quantize, "playing": self._playing,
             "gain": self._gain, "quality": self._quality, "subscribers": tuple(self._subscribers),
-            "midi_learn": self._midi_learn, "rng": self.points.rng.bit_generator.state,
+            "midi_learn": self._midi_learn, "chop": self._chop, "rng": self.points.rng.bit_generator.state,
             "presets": {n: tuple(self.presets[n].tolist()) for n in self.presets.names()},
         }
 
@@ -221,7 +229,7 @@ class Control:
 
     def _change(self, from_beat: float, *changed: str) -> Change:
         return Change(from_beat, self._course.trajectory, self._tempo, self._playing, self._gain,
-                      self._quality, frozenset(changed))
+                      self._quality, frozenset(changed), self._chops)
 
     # -- moving ----------------------------------------------------------------
 
@@ -413,6 +421,32 @@ class Control:
     def _midi_learn_cmd(self, cmd: c.MidiLearn, now: float, land: float) -> None:
         self._midi_learn = cmd.target
 
+    # -- chops -----------------------------------------------------------------
+
+    def _chop_to(self, chop: Chop | None, now: float, land: float) -> Change:
+        self._chop = chop
+        self._chops = self._chops.then(land, chop, now)
+        return self._change(land, "chops")
+
+    def _chop_steps(self, cmd: c.ChopSteps, now: float, land: float) -> Change:
+        if not cmd.steps:
+            return self._chop_to(None, now, land)
+        try:
+            chop = Chop(tuple(cmd.steps))
+        except ValueError as exc:
+            raise Refused(str(exc)) from None
+        return self._chop_to(chop, now, land)
+
+    def _chop_detail(self, cmd: c.ChopReverse | c.ChopRoll, now: float, land: float) -> Change:
+        if self._chop is None:
+            raise Refused("no chop pattern is playing: send /vamen/chop with the steps first")
+        try:
+            chop = (self._chop.with_reverse(cmd.steps) if isinstance(cmd, c.ChopReverse)
+                    else self._chop.with_rolls(cmd.rolls))
+        except ValueError as exc:
+            raise Refused(str(exc)) from None
+        return self._chop_to(chop, now, land)
+
     def _state(self, cmd: c.State, now: float, land: float) -> None:
         self._reply("/vamen/state", self.state(now), cmd.source)
 
@@ -424,6 +458,7 @@ class Control:
             self._quantize, int(self._playing), self._gain, self._quality, self._glide,
             self._course.walk.depth, self._course.walk.rate, self._course.walk.seed, bar, beat, len(self.points.anchors),
             len(self.presets), len(self._subscribers), self._midi_learn or "",
+            chop.describe() if (chop := self._chops.at(now_beat)) is not None else "",
         )
         return talkback.state_args(dict(zip(talkback.STATE_KEYS, values)), self._extra_state)
 
@@ -455,4 +490,5 @@ _HANDLERS: dict[type, Callable[[Control, Any, float, float], Change | None]] = {
     c.Stop: Control._transport, c.Gain: Control._gain_cmd, c.Quality: Control._quality_cmd,
     c.State: Control._state, c.Subscribe: Control._subscribe, c.Unsubscribe: Control._unsubscribe,
     c.Ping: Control._ping, c.MidiLearn: Control._midi_learn_cmd,
+    c.ChopSteps: Control._chop_steps, c.ChopReverse: Control._chop_detail, c.ChopRoll: Control._chop_detail,
 }

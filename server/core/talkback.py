@@ -23,6 +23,9 @@ owns an instance and calls these from the control thread.
     presets     i   number of presets
     subscribers i
     midi_learn  s   pending learn target, '' when none
+    chop        s   the chop pattern heard at now_beat ('' for the plain loop):
+                    slices by step, then `` r`` reversed steps and `` x`` step:count rolls,
+                    e.g. ``0,0,4,-1 r2 x3:4``
 
 The latent travels as one string so the list stays strict ``key, value``
 pairs; clients split it on commas (``"0.1250,-1.0000,..."``).
@@ -52,7 +55,7 @@ from vamen.server.core.constants import BEATS_PER_BAR
 
 STATE_KEYS = ("latent", "latent_dim", "tempo", "quantize", "playing", "gain", "quality", "glide",
               "walk_depth", "walk_rate", "walk_seed", "bar", "beat", "anchors", "presets",
-              "subscribers", "midi_learn")
+              "subscribers", "midi_learn", "chop")
 
 Peer = tuple[str, int]
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from vamen.server.core.chops import Chop, ChopPlan
 from vamen.server.core.tempo import BEATS_PER_BAR, TempoMap
 from vamen.server.core.motion import Trajectory
 from vamen.server.audio.player import Cue, Player
@@ -50,6 +51,7 @@ class Slot:
     tempo: float
     cue: Cue
     draft: bool = False  # rendered fast for an immediate change; the next slot refines it
+    chop: Chop | None = None  # the pattern the bar was cut by (vamen.server.core.chops)
 
 
 def _on_grid(cue: Cue, tempo_map: TempoMap) -> bool:
@@ -88,6 +90,7 @@ class RenderWorker:
         self.lookahead = lookahead
         self.seed = seed
         self.slots: list[Slot] = []
+        self.chops = ChopPlan()
         self.late = 0
         self.renders = 0
         self.render_times: deque[float] = deque(maxlen=512)
@@ -106,7 +109,8 @@ class RenderWorker:
 
     # -- control thread side -------------------------------------------------
     def change(self, from_beat: float, trajectory: Trajectory | None = None,
-               tempo_map: TempoMap | None = None, iterations: int | None = None) -> None:
+               tempo_map: TempoMap | None = None, iterations: int | None = None,
+               chops: ChopPlan | None = None) -> None:
         """Follow new settings from ``from_beat`` on; wakes the worker at once."""
         with self._wake:
             if trajectory is not None:
@@ -115,7 +119,9 @@ class RenderWorker:
                 self.tempo_map = tempo_map
             if iterations is not None:
                 self.iterations = iterations
-            if trajectory is not None or tempo_map is not None:
+            if chops is not None:
+                self.chops = chops
+            if trajectory is not None or tempo_map is not None or chops is not None:
                 self._invalid_from = (from_beat if self._invalid_from is None
                                       else min(self._invalid_from, from_beat))
             self._wake.notify()
@@ -166,7 +172,7 @@ class RenderWorker:
     def step(self) -> bool:
         """Plan, render and publish one batch; False when nothing was due."""
         with self._wake:
-            trajectory, tempo_map = self.trajectory, self.tempo_map
+            trajectory, tempo_map, chops = self.trajectory, self.tempo_map, self.chops
             iterations, invalid_from = self.iterations, self._invalid_from
             self._invalid_from = None
         now = self.player.position
@@ -180,7 +186,9 @@ class RenderWorker:
         for beat in wanted:
             point = np.asarray(trajectory.at(beat), dtype=np.float32)
             tempo = tempo_map.tempo_at(beat)
+            chop = chops.at(beat)
             if (previous is not None and previous.tempo == tempo and not previous.draft
+                    and previous.chop == chop
                     and float(np.abs(previous.point - point).max()) < SAME_POINT):
                 if previous.cue is None or _on_grid(previous.cue, tempo_map):
                     continue  # the loop already queued sounds exactly like this one
@@ -188,8 +196,8 @@ class RenderWorker:
                 previous = self._moved(previous, beat, tempo_map, now)
                 moved.append(previous)
                 continue
-            jobs.append((beat, point, tempo))
-            previous = Slot(beat, point, tempo, None)  # type: ignore[arg-type]
+            jobs.append((beat, point, tempo, chop))
+            previous = Slot(beat, point, tempo, None, chop=chop)  # type: ignore[arg-type]
         if moved:
             self._publish_moved(moved, tempo_map)
         if not jobs:
@@ -212,7 +220,8 @@ class RenderWorker:
         length = slot.cue.length
         start = int(round(tempo_map.sample_at(beat)))
         bar = start - int(round((beat % BEATS_PER_BAR) / BEATS_PER_BAR * length))
-        return Slot(beat, slot.point, slot.tempo, Cue(slot.cue.slot, max(start, now), bar, length))
+        return Slot(beat, slot.point, slot.tempo, Cue(slot.cue.slot, max(start, now), bar, length),
+                    chop=slot.chop)
 
     def _publish_moved(self, moved: list[Slot], tempo_map: TempoMap) -> None:
         self.slots.extend(moved)
@@ -272,7 +281,7 @@ class RenderWorker:
                 draft: bool = False) -> None:
         started = time.perf_counter()
         by_tempo: dict[float, list[int]] = {}
-        for i, (_, _, tempo) in enumerate(jobs):
+        for i, (_, _, tempo, _) in enumerate(jobs):
             by_tempo.setdefault(tempo, []).append(i)
         rendered: dict[int, np.ndarray] = {}
         for tempo, idx in by_tempo.items():
@@ -281,14 +290,17 @@ class RenderWorker:
                                          iterations=iterations, seed=self.seed)
             for i, loop in zip(idx, audio):
                 peak = float(np.abs(loop).max())
-                rendered[i] = loop * (HEADROOM / peak) if peak > HEADROOM else loop
+                loop = loop * (HEADROOM / peak) if peak > HEADROOM else loop
+                chop = jobs[i][3]
+                # cut here, right after the render: the callback still only copies
+                rendered[i] = chop.apply(loop, self.player.sample_rate) if chop is not None else loop
         elapsed = time.perf_counter() - started
         self.render_times.append(elapsed / len(jobs))
         self.renders += len(jobs)
         pool = self.player.pool
         now = self.player.position
         new = []
-        for i, (beat, point, tempo) in enumerate(jobs):
+        for i, (beat, point, tempo, chop) in enumerate(jobs):
             loop = rendered[i]
             length = min(len(loop), pool.shape[1])
             slot = free[i]
@@ -299,7 +311,7 @@ class RenderWorker:
                 if beat == math.floor(beat):
                     self.late += 1  # meant for a beat already gone: it lands late
                 start = now
-            self.slots.append(Slot(beat, point, tempo, Cue(slot, start, bar, length), draft))
+            self.slots.append(Slot(beat, point, tempo, Cue(slot, start, bar, length), draft, chop))
             new.append((self.slots[-1], loop[:length]))
         self.slots.sort(key=lambda s: s.beat)
         self._publish()

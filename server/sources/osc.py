@@ -51,6 +51,7 @@ from typing import Any, Callable
 from vamen.server.core import commands as c
 from vamen.server.core.motion import CURVES
 from vamen.server.core.points import validate_name
+from vamen.server.core.chops import MAX_ROLL, MAX_STEPS, REST
 
 from vamen.server.core.commands import (MAX_DEPTH, MAX_GAIN, MAX_QUALITY, MAX_QUANTIZE, MAX_TEMPO,
                                    MAX_WALK_RATE, MIN_QUALITY, MIN_TEMPO)
@@ -280,6 +281,42 @@ def _gain(args, dim, meta):
 def _quality(args, dim, meta):
     iterations = _integer(args[0], "iterations")
     return c.Quality(int(_within(iterations, MIN_QUALITY, MAX_QUALITY, "iterations")), **meta)
+
+
+def _chop_step(value: Any, steps: int, name: str) -> int:
+    step = _integer(value, name)
+    if not 0 <= step < steps:
+        raise _Refuse(f"{name} must be within 0..{steps - 1} (the pattern's steps), got {step}")
+    return step
+
+
+@_handles("/vamen/chop", "i ... (one slice per step, -1 a rest; none: the plain loop)", 0, 1 << 30)
+def _chop(args, dim, meta):
+    if len(args) > MAX_STEPS:
+        raise _Refuse(f"a chop has at most {MAX_STEPS} steps, got {len(args)}")
+    steps = tuple(_integer(v, f"step {i}") for i, v in enumerate(args))
+    for i, s in enumerate(steps):
+        if not REST <= s < len(steps):
+            raise _Refuse(f"step {i} must be a slice 0..{len(steps) - 1} or -1 (a rest), got {s}")
+    return c.ChopSteps(steps, **meta)
+
+
+@_handles("/vamen/chop/reverse", "i ... (steps played backwards)", 0, MAX_STEPS)
+def _chop_reverse(args, dim, meta):
+    return c.ChopReverse(tuple(_chop_step(v, MAX_STEPS, "step") for v in args), **meta)
+
+
+@_handles("/vamen/chop/roll", "i step i count, ... (pairs)", 0, 2 * MAX_STEPS)
+def _chop_roll(args, dim, meta):
+    if len(args) % 2:
+        raise _Refuse(f"expects pairs of step and count; got {len(args)} arguments")
+    pairs = []
+    for k in range(0, len(args), 2):
+        step = _chop_step(args[k], MAX_STEPS, "step")
+        count = _integer(args[k + 1], "count")
+        _within(count, 1, MAX_ROLL, "count")
+        pairs.append((step, count))
+    return c.ChopRoll(tuple(pairs), **meta)
 
 
 def _peer(cls: type, args: list, meta: dict) -> c.Command:

@@ -317,9 +317,9 @@ def test_state_reply(make):
     address, args, to = replies[-1]
     assert address == "/vamen/state" and to == SRC
     state = dict(zip(args[::2], args[1::2]))
-    assert list(state)[:17] == ["latent", "latent_dim", "tempo", "quantize", "playing", "gain", "quality",
+    assert list(state)[:18] == ["latent", "latent_dim", "tempo", "quantize", "playing", "gain", "quality",
                                 "glide", "walk_depth", "walk_rate", "walk_seed", "bar", "beat", "anchors",
-                                "presets", "subscribers", "midi_learn"]
+                                "presets", "subscribers", "midi_learn", "chop"]
     latent = [float(v) for v in state["latent"].split(",")]
     assert len(latent) == DIM and latent[0] == 1.5
     assert (state["bar"], state["beat"], state["tempo"], state["playing"]) == (3, 1.5, 120.0, 1)
@@ -370,3 +370,20 @@ def test_ping_midi_learn_and_unknown_commands(make):
     assert ctl.take_midi_learn() == "latent/3" and ctl.midi_learn_target is None
     assert ctl.apply(c.Command(source=SRC), 0.0, 0.25) is None
     assert "not a control command" in replies.errors()[-1][1][1]
+
+
+def test_chops_land_on_the_grid_and_details_need_a_pattern(make):
+    ctl, replies = make()
+    assert ctl.apply(c.ChopReverse((1,), source=SRC), 0.5, 0.25) is None
+    assert replies[-1][1] == ["/vamen/chop/reverse", "no chop pattern is playing: send /vamen/chop "
+                                                     "with the steps first"]
+    change = ctl.apply(c.ChopSteps((0, 0, 1, 1)), 0.5, 0.25)
+    assert change.from_beat == 1.0 and "chops" in change.changed
+    assert change.chops.at(0.9) is None and change.chops.at(1.0).steps == (0, 0, 1, 1)
+    before = ctl.snapshot()
+    assert ctl.apply(c.ChopRoll(((7, 2),), source=SRC), 1.5, 0.25) is None  # step 7 of 4
+    assert "rolled step must be within 0..3" in replies[-1][1][1]
+    assert ctl.snapshot() == before
+    change = ctl.apply(c.ChopRoll(((3, 2),)), 1.5, 0.25)
+    assert change.chops.at(2.0) == ctl.chop and ctl.chop.rolls == ((3, 2),)
+    assert ctl.apply(c.ChopSteps(), 2.5, 0.25).chops.at(3.0) is None  # the plain loop again

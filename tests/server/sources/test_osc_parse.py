@@ -74,6 +74,13 @@ GOOD = [
     ("/vamen/autopilot", [], c.AutopilotSwitch()),
     ("/vamen/clock", ["link"], UseClock("link")),
     ("/vamen/clock", ["internal"], UseClock("internal")),
+    ("/vamen/chop", [0, 0, 0, 0], c.ChopSteps((0, 0, 0, 0))),
+    ("/vamen/chop", [3.0, -1, 1, 0], c.ChopSteps((3, -1, 1, 0))),
+    ("/vamen/chop", [], c.ChopSteps()),
+    ("/vamen/chop/reverse", [1, 3], c.ChopReverse((1, 3))),
+    ("/vamen/chop/reverse", [], c.ChopReverse()),
+    ("/vamen/chop/roll", [12, 2, 15, 4], c.ChopRoll(((12, 2), (15, 4)))),
+    ("/vamen/chop/roll", [], c.ChopRoll()),
 ]
 
 
@@ -97,6 +104,17 @@ def test_every_address_is_covered():
 
 
 BAD = [
+    # chops
+    ("/vamen/chop", [0] * 65, "at most 64 steps"),
+    ("/vamen/chop", [0, 2], "step 1 must be a slice 0..1 or -1"),
+    ("/vamen/chop", [0, -2], "step 1 must be a slice"),
+    ("/vamen/chop", [0, float("nan")], "finite"),
+    ("/vamen/chop", [0, "x"], "must be a number, got string"),
+    ("/vamen/chop", [0, 0.5], "whole number"),
+    ("/vamen/chop/reverse", [64], "within 0..63"),
+    ("/vamen/chop/roll", [1], "pairs"),
+    ("/vamen/chop/roll", [1, 17], "count must be within 1..16"),
+    ("/vamen/chop/roll", [1, 0], "count must be within 1..16"),
     # unknown addresses
     ("/vamen/nope", [], "unknown address"),
     ("/vamen/preset/lod", ["x"], "did you mean /vamen/preset/load"),

@@ -1,0 +1,117 @@
+"""Live chops end to end: OSC over real UDP into the engine, the output it plays measured.
+
+The engine runs on the offline clock (``Engine.step``): what it returns is
+exactly what a sound card or a recording would have been given.
+"""
+import select
+
+import numpy as np
+import pytest
+
+from vamen.model.loopmodel import LoopModel
+from vamen.server.engine import Engine
+from vamen.server.options import ServeOptions
+
+from offline import BLOCK, RATE, OfflineOutput
+from oscclient import Client, message
+from waiting import wait_for
+
+BAR = 2 * RATE  # one bar at 120 BPM
+SIXTEENTH = BAR // 16
+
+
+@pytest.fixture
+def engine(tiny_model, tmp_path):
+    model = LoopModel.load(tiny_model, "cpu")
+    options = ServeOptions(sinks=(), sample_rate=RATE, osc_port=0, presets=tmp_path / "p.json",
+                           fresh=True)
+    e = Engine(options, model, output_factory=OfflineOutput).start(background=False)
+    e.client = Client(e.osc)
+    yield e
+    e.client.close()
+    e.close()
+
+
+def send(engine, address, *args):
+    """Send over UDP and let the control thread take it (the next step's turn)."""
+    engine.client.send(message(address, *args))
+    wait_for(lambda: not engine.commands.empty(), 5, f"{address} to arrive")
+    engine.turn()
+
+
+def bars(engine, count):
+    """Play on until the next bar line, then ``count`` whole bars; those bars."""
+    engine.step(-(-(BAR - engine.player.position % BAR) // BLOCK))
+    start = engine.player.position % BAR
+    out = engine.step(-(-(count * BAR + BAR) // BLOCK))[BAR - start:][:count * BAR]
+    return out.reshape(count, BAR)
+
+
+def sixteenths(bar):
+    return bar[:16 * SIXTEENTH].reshape(16, SIXTEENTH)
+
+
+def lag_correlation(x, lag):
+    a, b = x[:-lag], x[lag:]
+    return float(np.dot(a, b) / np.sqrt(np.dot(a, a) * np.dot(b, b)))
+
+
+def test_sixteen_zeros_repeat_the_first_sixteenth_sixteen_times_a_bar(engine):
+    (plain,) = bars(engine, 1)
+    send(engine, "/vamen/chop", *([0] * 16))
+    (chopped,) = bars(engine, 1)
+    plain_r, chopped_r = lag_correlation(plain, SIXTEENTH), lag_correlation(chopped, SIXTEENTH)
+    assert chopped_r > 0.9, (chopped_r, plain_r)  # each 16th is the first one again
+    assert chopped_r > plain_r + 0.3
+    first = sixteenths(plain)[0]
+    for piece in sixteenths(chopped):
+        assert np.corrcoef(piece[100:-100], first[100:-100])[0, 1] > 0.99
+
+
+def test_reversed_order_plays_the_plain_sixteenths_backwards(engine):
+    (plain,) = bars(engine, 1)
+    send(engine, "/vamen/chop", *range(15, -1, -1))
+    (chopped,) = bars(engine, 1)
+
+    def spectrum(x):
+        return np.log(np.abs(np.fft.rfft(x * np.hanning(len(x)))) + 1e-6)
+
+    want = [spectrum(p) for p in sixteenths(plain)[::-1]]
+    got = [spectrum(p) for p in sixteenths(chopped)]
+    # each chopped 16th is nearest, in spectrum, to the plain 16th it should be
+    for k, g in enumerate(got):
+        distances = [np.abs(g - w).mean() for w in want]
+        assert int(np.argmin(distances)) == k, (k, distances)
+
+
+def test_rests_are_silent_and_no_arguments_is_the_plain_loop_again(engine):
+    (plain,) = bars(engine, 1)
+    send(engine, "/vamen/chop", *([0, -1] * 8))
+    (chopped,) = bars(engine, 1)
+    assert all(np.abs(p).max() == 0.0 for p in sixteenths(chopped)[1::2])
+    send(engine, "/vamen/chop")
+    (again,) = bars(engine, 1)
+    np.testing.assert_allclose(again, plain, atol=1e-6)
+
+
+def test_the_state_tells_the_pattern_and_bad_chops_change_nothing(engine):
+    send(engine, "/vamen/chop", 0, 0, 2, 3)
+    send(engine, "/vamen/chop/reverse", 2)
+    send(engine, "/vamen/chop/roll", 3, 4)
+    bars(engine, 1)
+    bad = [("/vamen/chop", [0] * 65), ("/vamen/chop", [0, 4]), ("/vamen/chop", [0, float("nan")]),
+           ("/vamen/chop", [0, "x"]), ("/vamen/chop/reverse", [7]), ("/vamen/chop/roll", [1, 64]),
+           ("/vamen/chop/roll", [1])]
+    for address, args in bad:
+        engine.client.send(message(address, *args))
+        # the parser refuses most at once; the control thread what needs the pattern (step 7 of 4)
+        ready = wait_for(lambda: select.select([engine.client.sock], [], [], 0)[0]
+                         or not engine.commands.empty(), 5, f"{address} to arrive")
+        if ready is True:
+            engine.turn()
+        reply, (about, why) = engine.client.reply()
+        assert reply == "/vamen/error" and about == address and why, (address, args)
+    send(engine, "/vamen/state")
+    address, args = engine.client.reply()
+    state = dict(zip(args[::2], args[1::2]))
+    assert state["chop"] == "0,0,2,3 r2 x3:4"
