@@ -146,6 +146,35 @@ def test_knobs_and_pads_move_the_state_and_presets_land_on_the_bar(controller, m
         engine.close()
 
 
+CHOP_PADS = """
+[midi]
+[midi.note]
+36 = "chop 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0"
+37 = "chop"
+"""
+
+
+def test_a_pad_plays_its_chop_from_the_next_grid_step(controller, model, tmp_path):
+    engine = start_engine(model, tmp_path, CHOP_PADS, quantize=0.25)
+    try:
+        asked = engine.now_beat()
+        controller.send([0x99, 36, 100], [0x89, 36, 0])  # a drum pad, on MIDI channel 10
+        wait_for(lambda: engine.control.chop is not None, 3, "the pad's chop")
+        plan = engine.control.chops
+        landed = plan.changes[-1][0]  # where the pattern takes over
+        assert landed > asked and plan.at(landed - 1e-6) is None
+        assert abs(landed / 0.25 - round(landed / 0.25)) < 1e-9, f"landed at beat {landed}, off the grid"
+        assert plan.at(landed).steps == (0,) * 16
+        # the loop queued from that step on is the chopped one
+        wait_for(lambda: any(s.chop == plan.at(landed) and s.beat >= landed for s in engine.worker.slots),
+                 5, "a chopped loop queued")
+        controller.send([0x99, 37, 100], [0x89, 37, 0])
+        wait_for(lambda: engine.control.chop is None, 3, "the plain loop again")
+        assert engine.worker.error is None and engine.last_error == ""
+    finally:
+        engine.close()
+
+
 def test_learn_binds_the_next_knob_saves_it_and_a_restart_keeps_it(controller, model, tmp_path):
     import socket
 
