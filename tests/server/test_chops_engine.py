@@ -9,10 +9,8 @@ import numpy as np
 import pytest
 
 from vamen.model.loopmodel import LoopModel
-from vamen.server.engine import Engine
-from vamen.server.options import ServeOptions
 
-from offline import BLOCK, RATE, OfflineOutput
+from offline import BLOCK, RATE, offline_engine
 from oscclient import Client, message
 from waiting import wait_for
 
@@ -22,10 +20,7 @@ SIXTEENTH = BAR // 16
 
 @pytest.fixture
 def engine(tiny_model, tmp_path):
-    model = LoopModel.load(tiny_model, "cpu")
-    options = ServeOptions(sinks=(), sample_rate=RATE, osc_port=0, presets=tmp_path / "p.json",
-                           fresh=True)
-    e = Engine(options, model, output_factory=OfflineOutput).start(background=False)
+    e = offline_engine(LoopModel.load(tiny_model, "cpu"), tmp_path, fresh=True)
     e.client = Client(e.osc)
     yield e
     e.client.close()

@@ -3,17 +3,13 @@ import numpy as np
 import pytest
 
 from vamen.model.loopmodel import LoopModel
-from vamen.server.engine import Engine
-from vamen.server.options import ServeOptions
 from vamen.server.sources.osc import parse
 
-from offline import BLOCK, RATE, OfflineOutput
+from offline import BLOCK, RATE, offline_engine
 
 @pytest.fixture
 def engine(tiny_model, tmp_path):
-    model = LoopModel.load(tiny_model, "cpu")
-    options = ServeOptions(sinks=(), sample_rate=RATE, osc_port=0, presets=tmp_path / "p.json")
-    e = Engine(options, model, output_factory=OfflineOutput).start(background=False)
+    e = offline_engine(LoopModel.load(tiny_model, "cpu"), tmp_path)
     yield e
     e.close()
 
@@ -118,8 +114,7 @@ def test_gain_and_stop(engine):
 
 def test_a_clean_stop_saves_the_session_and_the_next_start_resumes(tiny_model, tmp_path):
     model = LoopModel.load(tiny_model, "cpu")
-    options = ServeOptions(sinks=(), sample_rate=RATE, osc_port=0, presets=tmp_path / "p.json")
-    first = Engine(options, model, output_factory=OfflineOutput).start(background=False)
+    first = offline_engine(model, tmp_path)
     send(first, "/vamen/quantize", 0.0)
     send(first, "/vamen/latent", *([1.5] * model.latent_dim))
     send(first, "/vamen/tempo", 97.0)
@@ -127,8 +122,7 @@ def test_a_clean_stop_saves_the_session_and_the_next_start_resumes(tiny_model, t
     send(first, "/vamen/gain", 0.6)
     send(first, "/vamen/quality", 20)
     first.close()
-    again = Engine(ServeOptions(sinks=(), sample_rate=RATE, osc_port=0, presets=tmp_path / "p.json"),
-                   model, output_factory=OfflineOutput).start(background=False)
+    again = offline_engine(model, tmp_path)
     try:
         assert np.allclose(again.control.target, 1.5)
         assert again.control.tempo == 97.0 and again.tempo_map.tempo_at(0) == 97.0
@@ -139,8 +133,7 @@ def test_a_clean_stop_saves_the_session_and_the_next_start_resumes(tiny_model, t
         assert any("carrying on" in note for note in again.options.notes)
     finally:
         again.close()
-    fresh = Engine(ServeOptions(sinks=(), sample_rate=RATE, osc_port=0, presets=tmp_path / "p.json",
-                                fresh=True), model, output_factory=OfflineOutput).start(background=False)
+    fresh = offline_engine(model, tmp_path, fresh=True)
     assert np.allclose(fresh.control.target, 0.0) and fresh.control.tempo == 120.0
     assert fresh.control.quantize == 1.0 and fresh.control.gain == 1.0 and fresh.control.quality == 32
     fresh.close()
@@ -148,9 +141,7 @@ def test_a_clean_stop_saves_the_session_and_the_next_start_resumes(tiny_model, t
 
 def test_a_corrupt_session_file_is_ignored(tiny_model, tmp_path):
     (tmp_path / "session.json").write_text("{not json")
-    model = LoopModel.load(tiny_model, "cpu")
-    e = Engine(ServeOptions(sinks=(), sample_rate=RATE, osc_port=0, presets=tmp_path / "p.json"),
-               model, output_factory=OfflineOutput).start(background=False)
+    e = offline_engine(LoopModel.load(tiny_model, "cpu"), tmp_path)
     assert np.allclose(e.control.target, 0.0)
     e.close()
 

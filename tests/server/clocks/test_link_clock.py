@@ -13,12 +13,10 @@ import pytest
 
 from vamen.model.loopmodel import LoopModel
 from vamen.server.core import commands as c
-from vamen.server.engine import Engine
-from vamen.server.options import ServeOptions
 from vamen.server.clocks.link import TOLERANCE, LinkClock, SampleClock
 
 from linkfake import FakeLink, Session, downbeat_error
-from offline import BLOCK, RATE, OfflineOutput
+from offline import BLOCK, RATE, offline_engine
 
 T0 = 1000.0  # seconds on the test's clock when the first block is written
 
@@ -30,9 +28,7 @@ def model(tiny_model):
 
 @pytest.fixture
 def engine(model, tmp_path):
-    options = ServeOptions(sinks=(), sample_rate=RATE, osc_port=0, presets=tmp_path / "p.json",
-                           fresh=True)
-    e = Engine(options, model, output_factory=OfflineOutput).start(background=False)
+    e = offline_engine(model, tmp_path, fresh=True)
     yield e
     e.close()
 

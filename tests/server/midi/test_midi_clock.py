@@ -10,7 +10,7 @@ from vamen.server.core import commands as c
 from vamen.server.midi.clock import TICKS_PER_BEAT, ClockFollower, TickTempo
 from vamen.server.midi.commands import Align
 
-from offline import BLOCK, RATE, OfflineOutput  # noqa: E402
+from offline import BLOCK, RATE, offline_engine  # noqa: E402
 
 PERIOD = 256 / 48000  # JACK delivers MIDI once per audio period
 
@@ -123,13 +123,8 @@ def test_stop_song_position_and_continue(rng):
 @pytest.fixture
 def engine(tiny_model, tmp_path):
     from vamen.model.loopmodel import LoopModel
-    from vamen.server.engine import Engine
-    from vamen.server.options import ServeOptions
 
-    model = LoopModel.load(tiny_model, "cpu")
-    options = ServeOptions(sinks=(), sample_rate=RATE, osc_port=0, presets=tmp_path / "p.json",
-                           fresh=True)
-    e = Engine(options, model, output_factory=OfflineOutput).start(background=False)
+    e = offline_engine(LoopModel.load(tiny_model, "cpu"), tmp_path, fresh=True)
     yield e
     e.close()
 
