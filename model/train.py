@@ -21,9 +21,16 @@ from the real loop's change at every frame it touches.
 
 For linear features the loss listens through mel bands (see
 :meth:`Trainer._hearing`), with the linear bins kept at half weight.
+
+Darkness is the third: where the decoder is unsure whether a hat falls on a
+sixteenth, the L1 answer in dB is the median, silence, and a prior draw
+loses most of its air. A last term (``balance``) compares each mel band's
+energy over the whole bar, in the power domain, so the hats' share of the
+bar is kept even where their place is a guess.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -47,11 +54,14 @@ class TrainOptions:
     epochs: int = 60
     batch_size: int = 32
     learning_rate: float = 1e-3
+    # the rate falls along half a cosine to this share of itself by the last step
+    lr_floor: float = 0.1
     beta: float = 2e-4
     free_bits: float = 0.25
     flux: float = 1.0
     hearing: bool = True
     hearing_detail: float = 0.5
+    balance: float = 0.5
     warmup: float = 0.3
     rechop_prob: float = 0.5
     rechop_amount: float = 0.3
@@ -169,6 +179,18 @@ class Trainer:
             return torch.autocast("cuda", dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
+    def lr_now(self) -> float:
+        """Cosine decay from ``learning_rate`` to ``lr_floor`` of it over the run.
+
+        The loss of a short run is still falling at its end; a rate that
+        settles lets the last epochs refine what the first ones found, rather
+        than hop around it. It follows the step, so a resumed run picks up
+        where it was.
+        """
+        o = self.options
+        done = min(1.0, self.step / max(1, self.total_steps))
+        return o.learning_rate * (o.lr_floor + (1.0 - o.lr_floor) * 0.5 * (1.0 + math.cos(math.pi * done)))
+
     def beta_now(self) -> float:
         warm = max(1, int(self.options.warmup * self.total_steps))
         return self.options.beta * min(1.0, self.step / warm)
@@ -208,6 +230,13 @@ class Trainer:
         power = torch.pow(10.0, (spec * span + c.db_min) / 10.0)
         return 10.0 * torch.log10(self._mel_fb @ power + 1e-10) / span
 
+    def _balance(self, heard: torch.Tensor) -> torch.Tensor:
+        """Each mel band's energy over the bar, in dB/span units [B, bands]."""
+        c = self.config
+        span = c.db_max - c.db_min
+        power = torch.pow(10.0, heard * (span / 10.0)).mean(dim=-1)
+        return 10.0 * torch.log10(power + 1e-10) / span
+
     def _loss(self, mel: torch.Tensor) -> tuple[torch.Tensor, float, float]:
         with self._precision():
             recon, mean, logvar = (self.ddp or self.vae)(mel)
@@ -219,6 +248,9 @@ class Trainer:
             rec_loss = (heard - target).abs().mean() + self.options.hearing_detail * rec
             if self.options.flux:
                 rec_loss = rec_loss + self.options.flux * (_flux(heard) - _flux(target)).abs().mean()
+            if self.options.balance:
+                rec_loss = rec_loss + self.options.balance * (
+                    self._balance(heard) - self._balance(target)).abs().mean()
         elif self.options.flux:
             rec_flux = (_flux(recon) - _flux(mel)).abs().mean()
             rec_loss = rec + self.options.flux * rec_flux
@@ -241,6 +273,8 @@ class Trainer:
                 chops = np.random.default_rng([self.options.seed, self.epoch, self.rank])
                 for mel in self.batches.epoch(self.rng, self.options.batch_size,
                                               (self.rank, self.world), chops):
+                    for group in self.optim.param_groups:
+                        group["lr"] = self.lr_now()
                     loss, rec, kl = self._loss(mel.to(self.device))
                     self.optim.zero_grad(set_to_none=True)
                     loss.backward()

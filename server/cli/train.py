@@ -69,6 +69,8 @@ def _say_resuming(step: int, epoch: int) -> None:
               help="Nats per latent dimension that cost nothing (fights collapse).")
 @click.option("--flux", type=click.FloatRange(min=0), default=1.0, show_default=True,
               help="Weight of the loss on the spectrum's frame-to-frame change (sharp hits).")
+@click.option("--balance", type=click.FloatRange(min=0), default=0.5, show_default=True,
+              help="Weight of the loss on each band's energy over the bar (keeps the air).")
 @click.option("--sample-rate", type=click.Choice(["22050", "44100", "48000"]), default="44100",
               show_default=True, help="The model's sample rate (new models only).")
 @click.option("--features", type=click.Choice(["linear", "mel"]), default="linear",
@@ -80,7 +82,7 @@ def _say_resuming(step: int, epoch: int) -> None:
 @click.option("--half", is_flag=True, help="Store the final weights as float16 (half the size).")
 @click.option("--no-report", is_flag=True, help="Skip the report folder next to the model.")
 def command(data_dir, out, epochs, latent_dim, channels, batch_size, lr, beta, free_bits, flux,
-            sample_rate, features, seed, device, resume, half, no_report):
+            balance, sample_rate, features, seed, device, resume, half, no_report):
     """Train a model on DATA_DIR (wav, flac, aiff, ogg, mp3; cut into bars)."""
     import torch
 
@@ -91,7 +93,8 @@ def command(data_dir, out, epochs, latent_dim, channels, batch_size, lr, beta, f
         _check_resume(out, {"latent_dim": latent_dim, "channels": channels,
                             "sample_rate": int(sample_rate), "features": features})
     options = TrainOptions(epochs=epochs, batch_size=batch_size, learning_rate=lr, beta=beta,
-                           free_bits=free_bits, flux=flux, seed=seed)
+                           free_bits=free_bits, flux=flux, balance=balance,
+                           seed=seed)
     legacy = {} if features == "linear" else {"db_min": -80.0, "db_max": 30.0}
     config = None if resume else LoopConfig(latent_dim=latent_dim, channels=channels,
                                             sample_rate=int(sample_rate), features=features,

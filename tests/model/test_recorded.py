@@ -10,7 +10,7 @@ import soundfile as sf
 
 from vamen.model.audio import split_bars, tempo_from_name
 from vamen.model.listening import loop_figures
-from vamen.model.recorded import LICENCE, LOOPS, licence_note, write_dataset
+from vamen.model.recorded import LICENCE, LOOPS, TONE_DB, licence_note, tone, write_dataset
 from vamen.model.synth import synth_break
 
 SR = 44100
@@ -68,3 +68,21 @@ def test_missing_recordings_are_one_line_naming_the_package(tmp_path):
     lines = run.stderr.strip().splitlines()
     assert len(lines) == 1 and "no CC0 drum recordings" in lines[0], run.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_the_tone_shelf_brightens_the_top_and_leaves_the_body(rng):
+    """A random high shelf: the band below 2 kHz is untouched, 8 kHz and up moves by one gain."""
+    rate = 44100
+    x = rng.standard_normal(2 * rate)
+    gains = []
+    for seed in range(20):
+        y = tone(x, np.random.default_rng(seed), rate)
+        fx, fy = np.abs(np.fft.rfft(x)), np.abs(np.fft.rfft(y))
+        freqs = np.fft.rfftfreq(len(x), 1 / rate)
+        low, top = freqs < 2000, freqs >= 8000
+        np.testing.assert_allclose(fy[low], fx[low], rtol=1e-6)
+        ratio = 20 * np.log10(fy[top] / fx[top])
+        assert ratio.max() - ratio.min() < 1e-6  # one gain over the whole top
+        gains.append(ratio.mean())
+    assert TONE_DB[0] <= min(gains) and max(gains) <= TONE_DB[1]
+    assert max(gains) - min(gains) > 5  # drawn across the range, not one setting

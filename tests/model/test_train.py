@@ -114,3 +114,29 @@ def test_checkpoint_stays_data_only(synth_dir, tmp_path):
     out = tmp_path / "m.pt"
     train_folder(synth_dir, out, TrainOptions(epochs=1, batch_size=8), SMALL)
     torch.load(out, weights_only=True)  # raises if anything but plain data got in
+
+
+def test_the_rate_settles_and_the_balance_hears_energy_not_timing(synth_dir, tmp_path):
+    trainer = train_folder(synth_dir, tmp_path / "m.pt", TrainOptions(epochs=1, batch_size=8), SMALL)
+    o = trainer.options
+    # the full rate at the first step, a tenth of it at the end, along half a cosine
+    last = trainer.optim.param_groups[0]["lr"]  # what the last step was taken at
+    assert o.learning_rate * o.lr_floor <= last < o.learning_rate
+    rates = []
+    for trainer.step in (0, trainer.total_steps / 2, trainer.total_steps):
+        rates.append(trainer.lr_now())
+    assert rates[0] == pytest.approx(o.learning_rate) and rates[2] == pytest.approx(o.learning_rate * o.lr_floor)
+    assert rates[1] == pytest.approx(o.learning_rate * (1 + o.lr_floor) / 2)
+    # a hat on every other frame, and the same energy smeared over all of them:
+    # the frames differ, each band's energy over the bar does not
+    span = SMALL.db_max - SMALL.db_min
+    frames = 64
+    hats = torch.full((1, 2, frames), -60.0 / span)
+    hats[:, 1, ::2] = 0.0
+    smeared = torch.full((1, 2, frames), -60.0 / span)
+    smeared[:, 1, :] = 10 * np.log10(0.5 * (1 + 10 ** -6)) / span
+    assert (hats - smeared).abs().max() > 0.01
+    np.testing.assert_allclose(trainer._balance(hats), trainer._balance(smeared), atol=1e-5)
+    darker = smeared.clone()
+    darker[:, 1, :] -= 10.0 / span  # the hats 10 dB down: the air is gone
+    assert float((trainer._balance(darker) - trainer._balance(hats))[0, 1]) == pytest.approx(-10.0 / span, abs=1e-4)
