@@ -3,12 +3,12 @@
 # sonic-pi-samples: recorded breaks re-chopped, break patterns played on
 # recorded one-shots), then evaluates it on fresh loops it never saw.
 #   bash scripts/train-default-model.sh        (or: make default-model)
-# About 30 minutes on 2 idle CPU cores (40 s an epoch); see the README.
+# About 30 minutes on 2 idle CPU cores (20-28 s an epoch), 40 beside other work; see the README.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VAMEN=${VAMEN:-vamen}
 work=${WORK:-build/default-model}
-EPOCHS=${EPOCHS:-40}
+EPOCHS=${EPOCHS:-80}
 rm -rf "$work"
 mkdir -p "$work"
 $VAMEN dataset recorded "$work/breaks" --count 1600 --seed 0

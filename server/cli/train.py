@@ -69,8 +69,9 @@ def _say_resuming(step: int, epoch: int) -> None:
               help="Nats per latent dimension that cost nothing (fights collapse).")
 @click.option("--flux", type=click.FloatRange(min=0), default=1.0, show_default=True,
               help="Weight of the loss on the spectrum's frame-to-frame change (sharp hits).")
-@click.option("--balance", type=click.FloatRange(min=0), default=0.5, show_default=True,
-              help="Weight of the loss on each band's energy over the bar (keeps the air).")
+@click.option("--balance", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="Weight of a loss on each band's energy over the bar: brighter prior draws, "
+                   "hits less in place (0.5 tried; off by default).")
 @click.option("--sample-rate", type=click.Choice(["22050", "44100", "48000"]), default="44100",
               show_default=True, help="The model's sample rate (new models only).")
 @click.option("--features", type=click.Choice(["linear", "mel"]), default="linear",

@@ -80,9 +80,31 @@ def test_real_breaks_it_never_heard(breaks_dir):
     listening = figures["listening"]
     real, heard, prior = listening["real"], listening["reconstructed"], listening["prior"]
     # what a listener hears first: hits with silence between them, not a wash
+    assert heard["dynamic_range_db"] >= 0.8 * real["dynamic_range_db"], listening
     assert heard["hats_range_db"] >= 0.8 * real["hats_range_db"], listening
     assert prior["dynamic_range_db"] >= 0.8 * real["dynamic_range_db"], listening
     assert prior["hats_range_db"] >= 0.8 * real["hats_range_db"], listening
-    # the model's version of a break it never heard keeps its hits about as well
-    # as the 22.05 kHz mel model did (0.437 in the same command): not yet 0.7
-    assert figures["onset_correlation"] > 0.4, figures
+    # the model's version of a break it never heard keeps its hits (not yet to the
+    # goal of 0.7): clearly more than a draw that never heard the break
+    drawn = _drawn_onset_correlation(breaks_dir)
+    assert figures["onset_correlation"] > drawn + 0.15, (figures["onset_correlation"], drawn)
+
+
+def _drawn_onset_correlation(breaks_dir) -> float:
+    """Median onset correlation of each shared bar with prior draws played at its tempo."""
+    import torch
+
+    from vamen.model.dataset import load_folder
+    from vamen.model.listening import onset_correlation
+
+    model = LoopModel.load(device="cpu")
+    held = load_folder(breaks_dir, model.config)
+    rng = np.random.default_rng(0)
+    per_bar = []
+    for bar, tempo in zip(held.bars, held.tempos):
+        real = model.front.fit_loop(torch.from_numpy(np.ascontiguousarray(bar))[None])[0][0].numpy()
+        z = rng.standard_normal((8, model.latent_dim)).astype(np.float32)
+        drawn, _ = model.render(z, tempo=tempo)
+        fitted = [model.front.fit_loop(torch.from_numpy(d)[None])[0][0].numpy() for d in drawn]
+        per_bar.append(np.median([onset_correlation(real, f, 44100) for f in fitted]))
+    return float(np.median(per_bar))
