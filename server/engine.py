@@ -141,6 +141,7 @@ class Engine(Conductor):
         self._start_autopilot(flight, saved)
         self.worker = RenderWorker(model, self.player, self.tempo_map, self.control.trajectory,
                                    quality, o.lookahead, o.seed)
+        self.worker.chops = self.control.chops  # a resumed session's chops play from the first bar
         if "file" in o.sinks or o.record:
             self._start_recorder(o.record)
         self.folders = Folders(o.allow_dirs)

@@ -109,6 +109,10 @@ def save_session(path: Path, control, *, beat: float = 0.0, latest: bool = True,
             "quality": control.quality, "glide": control.glide,
             "walk": {"depth": walk.depth, "rate": walk.rate, "seed": walk.seed,
                      "phase": round(float(heading.phase), 9), "depth_now": heading.depth}}
+    chop = control.chop if latest else control.chops.at(beat)
+    if chop is not None:
+        data["chop"] = {"steps": list(chop.steps), "reverse": sorted(chop.reverse),
+                        "rolls": [list(r) for r in chop.rolls]}
     if latest:
         data["centre"] = data["point"]  # a clean stop lands every pending change at once
     if autopilot is not None:
@@ -167,7 +171,9 @@ def load_session(path: Path, latent_dim: int, check: Check | None = None) -> dic
     from centre to point), ``tempo``, ``quantize``, ``gain``, ``quality``,
     ``glide``, ``walk`` (``depth``, ``rate``, ``seed``, ``phase`` or None,
     ``depth_now``: the depth heard, which differs from ``depth`` mid-fade) and
-    ``autopilot`` (dict or None). Files of version 1 (point only) still load.
+    ``autopilot`` (dict or None) and ``chop`` (a :class:`~vamen.server.core.chops.Chop`
+    or None; one that does not hold together is dropped with a warning).
+    Files of version 1 (point only) still load.
 
     A setting (tempo, quantize, gain, quality) that is missing, or that
     ``check(key, value)`` refuses, is left out of the dict (the caller uses
@@ -205,10 +211,35 @@ def load_session(path: Path, latent_dim: int, check: Check | None = None) -> dic
     for key, value, why in _bad_settings(settings, check):
         log.warning("saved session %s: dropping %s = %r (%s)", path, key, value, why)
         del settings[key]
+    chop = _saved_chop(data.get("chop"))
+    if isinstance(chop, str):
+        log.warning("saved session %s: dropping the chop pattern (%s)", path, chop)
+        chop = None
     if "quality" in settings:
         settings["quality"] = int(settings["quality"])
     return {"point": point, "centre": centre, "move": move, **settings, "glide": float(data["glide"]),
-            "walk": walk, "autopilot": autopilot}
+            "walk": walk, "autopilot": autopilot, "chop": chop}
+
+
+def _saved_chop(data: Any):
+    """A saved chop pattern as a :class:`Chop`, None when there is none, or why it is unusable."""
+    from vamen.server.core.chops import Chop
+
+    if data is None:
+        return None
+    try:
+        steps = tuple(_whole(v) for v in data["steps"])
+        reverse = frozenset(_whole(v) for v in data.get("reverse", ()))
+        rolls = tuple((_whole(a), _whole(b)) for a, b in data.get("rolls", ()))
+        return Chop(steps, reverse, rolls)
+    except (ValueError, KeyError, TypeError) as exc:
+        return str(exc) or type(exc).__name__
+
+
+def _whole(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{value!r} is not a whole number")
+    return value
 
 
 def resume_commands(saved: dict) -> list:
@@ -219,7 +250,7 @@ def resume_commands(saved: dict) -> list:
     resumes at its saved phase, so the first bar sounds like the bar
     that was saved.
     """
-    from vamen.server.core.commands import Glide, Morph, Walk
+    from vamen.server.core.commands import ChopReverse, ChopRoll, ChopSteps, Glide, Morph, Walk
 
     walk, move = saved["walk"], saved["move"]
     cmds = [Glide(saved["glide"])]
@@ -232,4 +263,11 @@ def resume_commands(saved: dict) -> list:
         cmds.append(Walk(walk["depth"], rate, seed))
     else:
         cmds.append(Walk(walk["depth"], rate, seed, phase=walk["phase"]))
+    chop = saved.get("chop")
+    if chop is not None:  # the chops go on as they were
+        cmds.append(ChopSteps(chop.steps))
+        if chop.reverse:
+            cmds.append(ChopReverse(tuple(sorted(chop.reverse))))
+        if chop.rolls:
+            cmds.append(ChopRoll(chop.rolls))
     return cmds

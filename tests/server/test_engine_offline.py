@@ -121,6 +121,8 @@ def test_a_clean_stop_saves_the_session_and_the_next_start_resumes(tiny_model, t
     send(first, "/vamen/walk", 0.5, 1.0, 4)
     send(first, "/vamen/gain", 0.6)
     send(first, "/vamen/quality", 20)
+    send(first, "/vamen/chop", 0, 0, 2, 3)
+    send(first, "/vamen/chop/roll", 3, 4)
     first.close()
     again = offline_engine(model, tmp_path)
     try:
@@ -130,12 +132,15 @@ def test_a_clean_stop_saves_the_session_and_the_next_start_resumes(tiny_model, t
         assert again.control.quantize == 0.0 and again.control.gain == 0.6
         assert again.control.quality == 20 and again.worker.iterations == 20
         assert again.player.gain == 0.6
+        assert again.control.chop.describe() == "0,0,2,3 x3:4"  # the chops go on
+        assert again.worker.chops.at(0.0) == again.control.chop
         assert any("carrying on" in note for note in again.options.notes)
     finally:
         again.close()
     fresh = offline_engine(model, tmp_path, fresh=True)
     assert np.allclose(fresh.control.target, 0.0) and fresh.control.tempo == 120.0
     assert fresh.control.quantize == 1.0 and fresh.control.gain == 1.0 and fresh.control.quality == 32
+    assert fresh.control.chop is None
     fresh.close()
 
 

@@ -122,3 +122,21 @@ def test_a_value_the_command_line_refuses_is_never_saved(tmp_path, caplog):
     assert "gain" not in json.loads((tmp_path / "session.json").read_text())
     assert len([r for r in caplog.records if "gain = 3.0" in r.getMessage()]) == 1  # once, not every bar
     assert "gain" not in load_session(tmp_path / "session.json", 4, check_setting)
+
+
+def test_the_chop_heard_at_the_bar_line_is_saved_and_a_broken_one_dropped(tmp_path, caplog):
+    ctl = control(tmp_path)
+    ctl.apply(c.ChopSteps((0, 0, 1, 1)), 0.5, 0.0)  # lands on beat 1
+    ctl.apply(c.ChopReverse((2,)), 4.5, 0.0)  # lands on beat 5, after the saved bar line
+    path = tmp_path / "session.json"
+    save_session(path, ctl, beat=4.0, latest=False)
+    assert load_session(path, 4)["chop"].describe() == "0,0,1,1"  # as heard at beat 4
+    save_session(path, ctl, beat=4.0, latest=True)
+    assert load_session(path, 4)["chop"].describe() == "0,0,1,1 r2"  # a clean stop: the latest
+    for broken in ({"steps": [0, 9]}, {"steps": "0 1"}, {"steps": [0, 1.5]}, {"reverse": [1]}):
+        _session(path, chop=broken)
+        with caplog.at_level("WARNING"):
+            saved = load_session(path, 8)
+        assert saved["chop"] is None and saved["tempo"] == 133.0  # the rest still loads
+        assert "dropping the chop pattern" in caplog.text
+        caplog.clear()
