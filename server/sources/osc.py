@@ -51,7 +51,7 @@ from typing import Any, Callable
 from vamen.server.core import commands as c
 from vamen.server.core.motion import CURVES
 from vamen.server.core.points import validate_name
-from vamen.server.core.chops import MAX_ROLL, MAX_STEPS, REST
+from vamen.server.core.chops import MAX_ROLL, MAX_STEPS, Chop
 
 from vamen.server.core.commands import (MAX_DEPTH, MAX_GAIN, MAX_QUALITY, MAX_QUANTIZE, MAX_TEMPO,
                                    MAX_WALK_RATE, MIN_QUALITY, MIN_TEMPO)
@@ -295,9 +295,11 @@ def _chop(args, dim, meta):
     if len(args) > MAX_STEPS:
         raise _Refuse(f"a chop has at most {MAX_STEPS} steps, got {len(args)}")
     steps = tuple(_integer(v, f"step {i}") for i, v in enumerate(args))
-    for i, s in enumerate(steps):
-        if not REST <= s < len(steps):
-            raise _Refuse(f"step {i} must be a slice 0..{len(steps) - 1} or -1 (a rest), got {s}")
+    if steps:
+        try:
+            Chop(steps)  # the pattern's own rules, as the control thread applies them
+        except ValueError as exc:
+            raise _Refuse(str(exc)) from None
     return c.ChopSteps(steps, **meta)
 
 
