@@ -77,7 +77,7 @@ class SharedPlayer:
             self.version += 1
             self.schedule = schedule
             self._sent[self.version] = {c.slot for c in schedule}
-            msg = ("schedule", self.version, [(c.slot, c.start, c.bar, c.length) for c in schedule])
+            msg = ("schedule", self.version, [(c.slot, c.start, c.bar, c.length, c.fade) for c in schedule])
         self._out.send(msg)
 
     def in_use(self) -> set[int]:
@@ -142,7 +142,7 @@ class SharedPlayer:
     def attach_message(self) -> tuple:
         """What a new child needs to carry on: the layout, where we are, what to play."""
         with self.lock:
-            cues = [(c.slot, c.start, c.bar, c.length) for c in self.schedule]
+            cues = [(c.slot, c.start, c.bar, c.length, c.fade) for c in self.schedule]
             version = self.version
         st = self.status
         counts = tuple(int(st[k]) for k in (ac.UNDERRUNS, ac.STARVED, ac.BLOCKS, ac.SWITCHES, ac.CLIPPED))

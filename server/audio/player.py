@@ -30,12 +30,18 @@ CLOCK_WINDOW = 1.0  # seconds per half of the window the sample clock is estimat
 
 @dataclass(frozen=True)
 class Cue:
-    """Loop ``slot`` plays from output sample ``start``; its bar began at ``bar``."""
+    """Loop ``slot`` plays from output sample ``start``; its bar began at ``bar``.
+
+    ``fade``: crossfade from the loop before (the usual). A cue that only
+    carries on the same audio (a bar re-cut for a new strike, hits bar after
+    bar) takes over at once, so a strike's attack is not faded in.
+    """
 
     slot: int
     start: int
     bar: int
     length: int
+    fade: bool = True
 
 
 class Player:
@@ -160,9 +166,9 @@ class Player:
                 self._read(self._current, t0, split, mono[:split])
             elif split > 0:
                 mono[:split] = 0.0
-            self._leaving = self._current
+            self._leaving = self._current if due.fade else None
             self._current = due
-            self._fade_pos = 0
+            self._fade_pos = 0 if due.fade else self.fade
             self.switch_time = time.perf_counter()
             self.switches += 1
             self._play_span(t0 + split, frames - split, mono[split:])

@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .hits import HitBar, HitPlan
+
 MAX_STEPS = 64
 REST = -1
 MAX_ROLL = 16
@@ -143,9 +145,21 @@ def _continues(a: tuple[int, int, int, bool], b: tuple[int, int, int, bool], len
 
 @dataclass(frozen=True)
 class ChopPlan:
-    """Which pattern (or None, the plain loop) is in force from which beat on."""
+    """Which pattern (or None, the plain loop) is in force from which beat on, and the hits.
+
+    Hits (:mod:`~vamen.server.core.hits`) own the bars they sound in and the
+    bar after; :meth:`cut_at` says how a bar is cut, hits first.
+    """
 
     changes: tuple[tuple[float, Chop | None], ...] = ()
+    hits: HitPlan = HitPlan()
+
+    def cut_at(self, beat: float) -> "Chop | HitBar | None":
+        """What cuts the bar at ``beat``: its hits if they own it, else the pattern (None: the plain loop)."""
+        return self.hits.bar(beat) or self.at(beat)
+
+    def with_hits(self, hits: HitPlan) -> "ChopPlan":
+        return ChopPlan(self.changes, hits)
 
     def at(self, beat: float) -> Chop | None:
         chop = None
@@ -161,4 +175,4 @@ class ChopPlan:
         keep = [(b, c) for b, c in self.changes if b < from_beat]
         current = [x for x in keep if x[0] <= now_beat]
         keep = current[-1:] + [x for x in keep if x[0] > now_beat]
-        return ChopPlan(tuple(keep) + ((float(from_beat), chop),))
+        return ChopPlan(tuple(keep) + ((float(from_beat), chop),), self.hits)

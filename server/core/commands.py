@@ -29,6 +29,7 @@ Encode, Encoded, PresetSave, PresetLoad, PresetList, AnchorList
 Tempo, Quantize, Play, Stop, Gain, Quality
 State, Subscribe, Unsubscribe, Ping, MidiLearn, AutopilotSwitch
 ChopSteps, ChopReverse, ChopRoll   live chops (:mod:`vamen.server.core.chops`)
+ChopHit, ChopHold, ChopRelease      the bar struck as a sample (:mod:`vamen.server.core.hits`)
 EngineCommand               base of commands that act on the server: ``run(engine)``
 UseClock                    ``/vamen/clock``
 """
@@ -41,6 +42,10 @@ from typing import Any, ClassVar, Union
 #: A place in latent space: anchor index, anchor/preset name, or ``"random"``
 #: (or, from inside the server only, coordinates).
 Point = Union[int, str, tuple[float, ...]]
+
+class Nth(int):
+    """An anchor index that wraps around the anchors, as SuperDirt's ``n`` wraps around a folder."""
+
 
 #: The point name that means "a fresh draw from the prior".
 RANDOM = "random"
@@ -386,6 +391,47 @@ class ChopRoll(Command):
 
     def to_osc(self) -> tuple[str, list[Any]]:
         return self.address, [v for pair in self.rolls for v in pair]
+
+
+@dataclass(frozen=True)
+class ChopHit(Command):
+    """``/vamen/chop/hit f begin f end [f speed] [f beats] [i cut]``: strike the bar as a sample.
+
+    Plays ``begin``..``end`` (fractions of the bar) at ``speed`` (negative:
+    backwards) for at most ``beats`` beats (0: until the piece runs out),
+    stopped by the next hit in the same ``cut`` group (0: none). Lands at the
+    bundle's time tag, else the next quantisation point. TidalCycles'
+    ``/dirt/play`` events with ``begin``, ``end``, ``speed``, ``legato`` or
+    ``cut`` become these (:mod:`vamen.server.core.hits`).
+    """
+
+    begin: float = 0.0
+    end: float = 1.0
+    speed: float = 1.0
+    beats: float = 0.0
+    cut: int = 0
+    address: ClassVar[str] = "/vamen/chop/hit"
+
+
+@dataclass(frozen=True)
+class ChopHold(Command):
+    """``/vamen/chop/hold i slice [i slices]``: strike slice ``slice`` of ``slices`` (16) again and again.
+
+    Each strike is one slice long, until :class:`ChopRelease`: a held pad's roll.
+    """
+
+    slice: int
+    slices: int = 16
+    address: ClassVar[str] = "/vamen/chop/hold"
+
+
+@dataclass(frozen=True)
+class ChopRelease(Command):
+    """``/vamen/chop/release [i slice [i slices]]``: stop that held slice rolling (none: all of them)."""
+
+    slice: int | None = None
+    slices: int | None = None
+    address: ClassVar[str] = "/vamen/chop/release"
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,9 @@ import numpy as np
 
 from vamen.server.core import commands as c
 from vamen.server.core import motion, talkback
-from vamen.server.core.chops import Chop, ChopPlan
+from vamen.server.core.chops import MAX_STEPS, Chop, ChopPlan
+from vamen.server.core.constants import BEATS_PER_BAR
+from vamen.server.core.hits import MAX_HELD, Hit, HitPlan
 from vamen.server.core.course import Course, WalkSettings
 from vamen.server.core.points import Points, Refused, first_line, preset_name_for
 
@@ -429,7 +431,8 @@ class Control:
         return self._change(land, "chops")
 
     def _chop_steps(self, cmd: c.ChopSteps, now: float, land: float) -> Change:
-        if not cmd.steps:
+        if not cmd.steps:  # the plain loop: no pattern, and no hits (held pads let go)
+            self._chops = self._chops.with_hits(HitPlan())
             return self._chop_to(None, now, land)
         try:
             chop = Chop(tuple(cmd.steps))
@@ -447,6 +450,40 @@ class Control:
             raise Refused(str(exc)) from None
         return self._chop_to(chop, now, land)
 
+    def _hits_to(self, hits: HitPlan, land: float) -> Change:
+        self._chops = self._chops.with_hits(hits)
+        return self._change(land, "chops")
+
+    def _chop_hit(self, cmd: c.ChopHit, now: float, land: float) -> Change:
+        try:
+            hit = Hit(land, cmd.begin, cmd.end, cmd.speed, cmd.beats or None, cmd.cut)
+        except ValueError as exc:
+            raise Refused(str(exc)) from None
+        return self._hits_to(self._chops.hits.plus(hit, now), land)
+
+    @staticmethod
+    def _slice(index: int, slices: int) -> tuple[float, float]:
+        if isinstance(slices, bool) or not isinstance(slices, int) or not 1 <= slices <= MAX_STEPS:
+            raise Refused(f"slices must be 1..{MAX_STEPS}, got {slices!r}")
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < slices:
+            raise Refused(f"slice must be within 0..{slices - 1}, got {index!r}")
+        return index / slices, (index + 1) / slices
+
+    def _chop_hold(self, cmd: c.ChopHold, now: float, land: float) -> Change:
+        begin, end = self._slice(cmd.slice, cmd.slices)
+        hits = self._chops.hits.released(land, begin, end)  # pressed again: one roll, from now
+        if len(hits.held()) >= MAX_HELD:
+            raise Refused(f"at most {MAX_HELD} slices roll at once; release one first")
+        step = (end - begin) * BEATS_PER_BAR
+        return self._hits_to(hits.plus(Hit(land, begin, end, every=step), now), land)
+
+    def _chop_release(self, cmd: c.ChopRelease, now: float, land: float) -> Change | None:
+        begin = end = None
+        if cmd.slice is not None:
+            begin, end = self._slice(cmd.slice, cmd.slices or 16)
+        hits = self._chops.hits.released(land, begin, end)
+        return self._hits_to(hits, land) if hits != self._chops.hits else None
+
     def _state(self, cmd: c.State, now: float, land: float) -> None:
         self._reply("/vamen/state", self.state(now), cmd.source)
 
@@ -458,7 +495,7 @@ class Control:
             self._quantize, int(self._playing), self._gain, self._quality, self._glide,
             self._course.walk.depth, self._course.walk.rate, self._course.walk.seed, bar, beat, len(self.points.anchors),
             len(self.presets), len(self._subscribers), self._midi_learn or "",
-            chop.describe() if (chop := self._chops.at(now_beat)) is not None else "",
+            chop.describe() if (chop := self._chops.cut_at(now_beat)) is not None else "",
         )
         return talkback.state_args(dict(zip(talkback.STATE_KEYS, values)), self._extra_state)
 
@@ -491,4 +528,5 @@ _HANDLERS: dict[type, Callable[[Control, Any, float, float], Change | None]] = {
     c.State: Control._state, c.Subscribe: Control._subscribe, c.Unsubscribe: Control._unsubscribe,
     c.Ping: Control._ping, c.MidiLearn: Control._midi_learn_cmd,
     c.ChopSteps: Control._chop_steps, c.ChopReverse: Control._chop_detail, c.ChopRoll: Control._chop_detail,
+    c.ChopHit: Control._chop_hit, c.ChopHold: Control._chop_hold, c.ChopRelease: Control._chop_release,
 }

@@ -131,6 +131,8 @@ class Points:
                 raise Refused(f"bad coordinates: {exc}") from None
         if isinstance(point, bool) or not isinstance(point, (int, str)):
             raise Refused(f"a point is an anchor index or a name, got {point!r}")
+        if isinstance(point, c.Nth) and self._anchor_list:
+            return self._anchor_list[point % len(self._anchor_list)]
         if isinstance(point, int):
             if not 0 <= point < len(self._anchor_list):
                 have = f"0..{len(self._anchor_list) - 1}" if self._anchor_list else "none"

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vamen.server.core.chops import Chop, ChopPlan
+from vamen.server.core.hits import HitBar
 from vamen.server.core.tempo import BEATS_PER_BAR, TempoMap
 from vamen.server.core.motion import Trajectory
 from vamen.server.audio.player import Cue, Player
@@ -41,6 +42,7 @@ MIN_LEAD = 0.15  # seconds: the least a slot is rendered ahead of its start
 # seconds a change needs before it can sound: one render, at least and at most
 CHANGE_LEAD = (0.05, 0.3)
 DRAFT_ITERATIONS = 8  # an immediate change is heard after this many; the next beat refines it
+RAW_BARS = 8  # bars kept uncut for re-cutting
 HEADROOM = 0.89  # -1 dBFS: loud loops are turned down to this peak, quiet ones left alone
 
 
@@ -51,7 +53,7 @@ class Slot:
     tempo: float
     cue: Cue
     draft: bool = False  # rendered fast for an immediate change; the next slot refines it
-    chop: Chop | None = None  # the pattern the bar was cut by (vamen.server.core.chops)
+    chop: Chop | HitBar | None = None  # how the bar was cut (vamen.server.core.chops, .hits)
 
 
 def _on_grid(cue: Cue, tempo_map: TempoMap) -> bool:
@@ -91,6 +93,9 @@ class RenderWorker:
         self.seed = seed
         self.slots: list[Slot] = []
         self.chops = ChopPlan()
+        # the last bars rendered, before any cut, so a hit or a pattern re-cuts them rather
+        # than rendering again: (tempo, point, iterations, loop)
+        self._raw: deque = deque(maxlen=RAW_BARS)
         self.late = 0
         self.renders = 0
         self.render_times: deque[float] = deque(maxlen=512)
@@ -186,7 +191,7 @@ class RenderWorker:
         for beat in wanted:
             point = np.asarray(trajectory.at(beat), dtype=np.float32)
             tempo = tempo_map.tempo_at(beat)
-            chop = chops.at(beat)
+            chop = chops.cut_at(beat)
             if (previous is not None and previous.tempo == tempo and not previous.draft
                     and previous.chop == chop
                     and float(np.abs(previous.point - point).max()) < SAME_POINT):
@@ -204,7 +209,8 @@ class RenderWorker:
             self._retire(now)
             return bool(moved)
         draft = (invalid_from is not None and invalid_from != math.floor(invalid_from)
-                 and jobs[0][0] == max(invalid_from, now_beat))
+                 and jobs[0][0] == max(invalid_from, now_beat)
+                 and self._cached(jobs[0][1], jobs[0][2], iterations) is None)
         if draft:
             # an immediate change goes out alone and fast: latency, not throughput
             jobs, iterations = jobs[:1], min(iterations, DRAFT_ITERATIONS)
@@ -277,29 +283,60 @@ class RenderWorker:
         used = self.player.in_use() | {s.cue.slot for s in self.slots}
         return [i for i in range(len(self.player.pool)) if i not in used][:count]
 
+    @staticmethod
+    def _fades(before: Slot | None, beat: float, point: np.ndarray, tempo: float, chop) -> bool:
+        """Whether the cue for this slot crossfades from the one before (see :class:`Cue`).
+
+        Hits bar after bar join with no fade (each strike fades itself), and so
+        does a bar cut again from the same render, which is the same audio up
+        to the new strike.
+        """
+        if not isinstance(chop, HitBar) or before is None or not isinstance(before.chop, HitBar):
+            return True
+        if before.chop.bar != chop.bar:
+            return False
+        return not (before.tempo == tempo and float(np.abs(before.point - point).max()) < SAME_POINT)
+
+    def _cached(self, point: np.ndarray, tempo: float, iterations: int) -> np.ndarray | None:
+        """A bar already rendered at this point and tempo, at least this well (before any cut)."""
+        for key_tempo, key_point, key_iterations, loop in self._raw:
+            if (key_tempo == tempo and key_iterations >= iterations
+                    and float(np.abs(key_point - point).max()) < SAME_POINT):
+                return loop
+        return None
+
     def _render(self, jobs, free: list[int], tempo_map: TempoMap, iterations: int,
                 draft: bool = False) -> None:
         started = time.perf_counter()
+        raw: dict[int, np.ndarray] = {}
         by_tempo: dict[float, list[int]] = {}
-        for i, (_, _, tempo, _) in enumerate(jobs):
-            by_tempo.setdefault(tempo, []).append(i)
-        rendered: dict[int, np.ndarray] = {}
+        for i, (_, point, tempo, _) in enumerate(jobs):
+            cached = self._cached(point, tempo, iterations)
+            if cached is not None:  # re-cut, not re-rendered: a hit or a pattern over the same bar
+                raw[i] = cached
+            else:
+                by_tempo.setdefault(tempo, []).append(i)
         for tempo, idx in by_tempo.items():
             points = np.stack([jobs[i][1] for i in idx])
             audio, _ = self.model.render(points, tempo=tempo, sample_rate=self.player.sample_rate,
                                          iterations=iterations, seed=self.seed)
             for i, loop in zip(idx, audio):
                 peak = float(np.abs(loop).max())
-                loop = loop * (HEADROOM / peak) if peak > HEADROOM else loop
-                chop = jobs[i][3]
-                # cut here, right after the render: the callback still only copies
-                rendered[i] = chop.apply(loop, self.player.sample_rate) if chop is not None else loop
+                raw[i] = loop * (HEADROOM / peak) if peak > HEADROOM else loop
+                self._raw.append((tempo, jobs[i][1], iterations, raw[i]))
+        rendered: dict[int, np.ndarray] = {}
+        for i, loop in raw.items():
+            chop = jobs[i][3]
+            # cut here, right after the render: the callback still only copies
+            rendered[i] = chop.apply(loop, self.player.sample_rate) if chop is not None else loop
         elapsed = time.perf_counter() - started
-        self.render_times.append(elapsed / len(jobs))
-        self.renders += len(jobs)
+        if by_tempo:
+            self.render_times.append(elapsed / sum(len(idx) for idx in by_tempo.values()))
+        self.renders += sum(len(idx) for idx in by_tempo.values())
         pool = self.player.pool
         now = self.player.position
         new = []
+        before = self._slot_before(jobs[0][0])
         for i, (beat, point, tempo, chop) in enumerate(jobs):
             loop = rendered[i]
             length = min(len(loop), pool.shape[1])
@@ -307,11 +344,17 @@ class RenderWorker:
             pool[slot, :length] = loop[:length]
             start = int(round(tempo_map.sample_at(beat)))
             bar = start - int(round((beat % BEATS_PER_BAR) / BEATS_PER_BAR * length))
+            fade = self._fades(before, beat, point, tempo, chop)
+            if fade and isinstance(chop, HitBar) and beat % BEATS_PER_BAR != 0:
+                # a bar cut again for a strike, from a new render: take over a crossfade early,
+                # where old and new still agree, so the strike's attack is not faded in
+                start -= self.player.fade
             if start < now:
                 if beat == math.floor(beat):
                     self.late += 1  # meant for a beat already gone: it lands late
                 start = now
-            self.slots.append(Slot(beat, point, tempo, Cue(slot, start, bar, length), draft, chop))
+            self.slots.append(Slot(beat, point, tempo, Cue(slot, start, bar, length, fade), draft, chop))
+            before = self.slots[-1]
             new.append((self.slots[-1], loop[:length]))
         self.slots.sort(key=lambda s: s.beat)
         self._publish()

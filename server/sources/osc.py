@@ -52,6 +52,7 @@ from vamen.server.core import commands as c
 from vamen.server.core.motion import CURVES
 from vamen.server.core.points import validate_name
 from vamen.server.core.chops import MAX_ROLL, MAX_STEPS, Chop
+from vamen.server.core.hits import MAX_HIT_BEATS, Hit
 
 from vamen.server.core.commands import (MAX_DEPTH, MAX_GAIN, MAX_QUALITY, MAX_QUANTIZE, MAX_TEMPO,
                                    MAX_WALK_RATE, MIN_QUALITY, MIN_TEMPO)
@@ -321,6 +322,50 @@ def _chop_roll(args, dim, meta):
     return c.ChopRoll(tuple(pairs), **meta)
 
 
+def _hit(begin: Any, end: Any, speed: Any = 1.0, beats: Any = 0.0, cut: Any = 0, *, meta: dict) -> c.ChopHit:
+    """A :class:`~vamen.server.core.commands.ChopHit`, checked by the hit's own rules."""
+    hit = c.ChopHit(_number(begin, "begin"), _number(end, "end"), _number(speed, "speed"),
+                    _number(beats, "beats"), _integer(cut, "cut"), **meta)
+    if hit.beats < 0:
+        raise _Refuse(f"beats must be 0 (the whole piece) or more, got {hit.beats:g}")
+    try:
+        Hit(0.0, hit.begin, hit.end, hit.speed, hit.beats or None, hit.cut)
+    except ValueError as exc:
+        raise _Refuse(str(exc)) from None
+    return hit
+
+
+def _slice_of(args: list) -> tuple[int, int]:
+    slices = _integer(args[1], "slices") if len(args) > 1 else 16
+    _within(slices, 1, MAX_STEPS, "slices")
+    index = _integer(args[0], "slice")
+    _within(index, 0, slices - 1, "slice")
+    return index, slices
+
+
+@_handles("/vamen/chop/hit", "f begin f end [f speed] [f beats] [i cut]", 2, 5)
+def _chop_hit(args, dim, meta):
+    return _hit(*args, meta=meta)
+
+
+@_handles("/vamen/chop/slice", "i slice [i slices] [f speed]", 1, 3)
+def _chop_slice(args, dim, meta):
+    index, slices = _slice_of(args)
+    speed = args[2] if len(args) > 2 else 1.0
+    begin, end = (index / slices, (index + 1) / slices)
+    return _hit(begin, end, speed, meta=meta)
+
+
+@_handles("/vamen/chop/hold", "i slice [i slices]", 1, 2)
+def _chop_hold(args, dim, meta):
+    return c.ChopHold(*_slice_of(args), **meta)
+
+
+@_handles("/vamen/chop/release", "[i slice [i slices]]", 0, 2)
+def _chop_release(args, dim, meta):
+    return c.ChopRelease(*_slice_of(args), **meta) if args else c.ChopRelease(**meta)
+
+
 def _peer(cls: type, args: list, meta: dict) -> c.Command:
     port = _integer(args[0], "port") if args else None
     if port is not None and not 1 <= port <= 65535:
@@ -382,6 +427,34 @@ for _address, _cls in {
 # -- /dirt/play --------------------------------------------------------------
 
 _DIRT_TRIGGER = "vamen"
+#: Keys that make a /dirt/play event a strike of the bar as a sample; without
+#: any, an event only steers (the plain loop plays on).
+_DIRT_SAMPLE_KEYS = ("begin", "end", "speed", "legato", "sustain", "cut", "unit")
+
+
+def _dirt_hit(event: dict, meta: dict) -> c.ChopHit:
+    """A SuperDirt sample event, as SuperDirt would play a one-bar sample."""
+    unit = event.get("unit", "r")
+    if unit not in ("r", "c"):
+        raise _Refuse(f"unit must be \"r\" (rate) or \"c\" (cycles), got {unit!r}")
+    # "c": speed in cycles per sample length; the sample is one bar, a bar is one cycle at vamen's
+    # tempo (cps * 240), so it is the same rate as "r"
+    cps = _number(event["cps"], "cps") if "cps" in event else None
+    beats = 0.0
+    if "sustain" in event or "legato" in event:
+        if cps is None or cps <= 0:
+            raise _Refuse("legato and sustain need cps (TidalCycles sends it with every event)")
+        if "sustain" in event:
+            seconds = _number(event["sustain"], "sustain")
+        else:
+            if "delta" not in event:
+                raise _Refuse("legato needs delta (TidalCycles sends it with every event)")
+            seconds = _number(event["legato"], "legato") * _number(event["delta"], "delta")
+        if seconds <= 0:
+            raise _Refuse(f"legato and sustain must give a length above 0, got {seconds:g} s")
+        beats = min(seconds * cps * BEATS_PER_BAR, MAX_HIT_BEATS)
+    return _hit(event.get("begin", 0.0), event.get("end", 1.0), event.get("speed", 1.0), beats,
+                event.get("cut", 0), meta=meta)
 
 
 @_handles("/dirt/play", "key, value, ... pairs", 0, 1 << 30)
@@ -391,8 +464,14 @@ def _dirt_play(args, dim, meta):
     event: dict[str, Any] = {}
     for i in range(0, len(args), 2):
         event[_string(args[i], f"key {i // 2}")] = args[i + 1]
-    if event.get("s") != _DIRT_TRIGGER:
+    sound = event.get("s")
+    if not isinstance(sound, str) or sound.split(":")[0] != _DIRT_TRIGGER:
         return []  # a sound for SuperDirt, not for us
+    if ":" in sound:  # Tidal's "vamen:3" is n 3, as SuperDirt reads it
+        number = sound.split(":", 1)[1]
+        if not number.isdigit() or len(number) > 9:
+            raise _Refuse(f"the part after s \"vamen:\" must be a sample number, got {number!r}")
+        event.setdefault("n", int(number))
 
     out: list[c.Command] = []
     seed = _seed(event["seed"]) if "seed" in event else None
@@ -402,8 +481,13 @@ def _dirt_play(args, dim, meta):
     beats = _beats(event["morph"], "morph") if "morph" in event else None
     if "preset" in event:
         out.append(c.PresetLoad(_name(event["preset"]), beats or 0.0, **meta))
-    if "anchor" in event:
-        point = _point(event["anchor"], "anchor")
+    points = [_point(event["anchor"], "anchor")] if "anchor" in event else []
+    if "n" in event:  # the n-th anchor, as n picks the n-th sample of a SuperDirt folder
+        n = _number(event["n"], "n")
+        if n < 0:
+            raise _Refuse(f"n must be 0 or more, got {n:g}")
+        points.append(c.Nth(int(n)))
+    for point in points:
         out.append(c.Morph(point, beats, **meta) if beats else c.Anchor(point, **meta))
     if "spread" in event:
         out.append(c.Random(_within(_number(event["spread"], "spread"), 0.0, MAX_DEPTH, "spread"), seed, **meta))
@@ -414,6 +498,8 @@ def _dirt_play(args, dim, meta):
         depth = _within(_number(event["walk"], "walk"), 0.0, MAX_DEPTH, "walk")
         rate = _walk_rate(event["walkrate"], "walkrate") if "walkrate" in event else None
         out.append(c.Walk(depth, rate, seed, **meta))
+    if any(key in event for key in _DIRT_SAMPLE_KEYS):
+        out.append(_dirt_hit(event, meta))
     return out
 
 

@@ -110,3 +110,67 @@ def test_the_state_tells_the_pattern_and_bad_chops_change_nothing(engine):
     address, args = engine.client.reply()
     state = dict(zip(args[::2], args[1::2]))
     assert state["chop"] == "0,0,2,3 r2 x3:4"
+
+
+# -- hits: the bar struck as a sample (/dirt/play from TidalCycles, /vamen/chop/slice, pads) --
+
+def play_to(engine, sample):
+    """Play on until the output has passed ``sample``; what was played."""
+    return engine.step(max(0, -(-(sample + 1 - engine.player.position) // BLOCK)))
+
+
+def test_dirt_slices_put_the_first_sixteenth_on_every_beat_then_hush_brings_the_loop_back(engine):
+    (plain,) = bars(engine, 1)
+    send(engine, "/vamen/quantize", 1)
+    beat = BAR // 4
+    bar_line = (engine.player.position // BAR + 2) * BAR
+    play_to(engine, bar_line - beat)
+    start, played = engine.player.position, []
+    # just after each beat line, the event for the next beat (TidalCycles: slice 16 "0 0 0 0")
+    for k in range(4):
+        send(engine, "/dirt/play", "s", "vamen", "begin", 0.0, "end", 1 / 16)
+        played.append(play_to(engine, bar_line + k * beat))
+    played.append(play_to(engine, bar_line + 3 * BAR))  # then nothing more, as after hush
+    played = np.concatenate(played)[bar_line - start:]
+    first = sixteenths(plain)[0]
+    fade = int(0.002 * RATE) + 2
+    for piece in played[:BAR].reshape(4, beat):
+        np.testing.assert_allclose(piece[fade:SIXTEENTH - fade], first[fade:-fade], atol=1e-5)
+        assert np.abs(piece[SIXTEENTH:]).max() == 0.0  # then silence to the next beat
+    assert np.abs(played[BAR:2 * BAR]).max() == 0.0  # the bar after the last slice: silence, as after hush
+    back = played[2 * BAR:3 * BAR]
+    np.testing.assert_allclose(back[BAR // 8:], plain[BAR // 8:], atol=1e-6)  # then the loop again
+
+
+def test_slice_edges_are_click_free(engine):
+    (plain,) = bars(engine, 1)
+    send(engine, "/vamen/quantize", 0.25)
+    engine.step(-(-(BAR - engine.player.position % BAR) // BLOCK))
+    # a held slice 5 rolls on every sixteenth; slice 9 backwards on top of it at half speed
+    send(engine, "/vamen/chop/hold", 5)
+    send(engine, "/vamen/chop/slice", 9, 16, -0.5)
+    played = engine.step(-(-2 * BAR // BLOCK))
+    send(engine, "/vamen/chop/release", 5)
+    released = engine.step(-(-2 * BAR // BLOCK))
+    own = np.abs(np.diff(plain)).max()  # the biggest sample-to-sample step the loop itself makes
+    jumps = np.abs(np.diff(np.concatenate([played, released])))
+    assert jumps.max() <= own * 1.05, (jumps.max(), own)
+    roll = sixteenths(played[-BAR:])
+    fifth = sixteenths(plain)[5]
+    assert np.corrcoef(roll[3][200:-200], fifth[200:-200])[0, 1] > 0.99  # slice 5 again and again
+    assert np.abs(released[-BAR:]).max() == 0.0  # let go: the roll stops, the bar after is silent
+
+
+def test_bad_hits_get_an_error_and_change_nothing(engine):
+    send(engine, "/vamen/chop", 0, 1, 2, 3)
+    bars(engine, 1)
+    bad = [("/dirt/play", ["s", "vamen", "begin", 0.5, "end", 0.25]),
+           ("/dirt/play", ["s", "vamen", "begin", float("nan")]),
+           ("/dirt/play", ["s", "vamen", "speed", "fast"]),
+           ("/vamen/chop/hit", [0.0, 2.0]), ("/vamen/chop/slice", [16]), ("/vamen/chop/hold", ["x"])]
+    for address, args in bad:
+        reply, (about, why) = engine.client.ask(message(address, *args))
+        assert reply == "/vamen/error" and about == address and why, (address, args)
+    send(engine, "/vamen/state")
+    address, args = engine.client.reply()
+    assert dict(zip(args[::2], args[1::2]))["chop"] == "0,1,2,3"

@@ -81,7 +81,18 @@ GOOD = [
     ("/vamen/chop/reverse", [], c.ChopReverse()),
     ("/vamen/chop/roll", [12, 2, 15, 4], c.ChopRoll(((12, 2), (15, 4)))),
     ("/vamen/chop/roll", [], c.ChopRoll()),
+    ("/vamen/chop/hit", [0.25, 0.5], c.ChopHit(0.25, 0.5)),
+    ("/vamen/chop/hit", [0, 1, -2.0, 1.5, 3], c.ChopHit(0.0, 1.0, -2.0, 1.5, 3)),
+    ("/vamen/chop/slice", [3], c.ChopHit(3 / 16, 4 / 16)),
+    ("/vamen/chop/slice", [1, 4, -1.0], c.ChopHit(0.25, 0.5, -1.0)),
+    ("/vamen/chop/hold", [5], c.ChopHold(5, 16)),
+    ("/vamen/chop/hold", [1, 8], c.ChopHold(1, 8)),
+    ("/vamen/chop/release", [5], c.ChopRelease(5, 16)),
+    ("/vamen/chop/release", [], c.ChopRelease()),
 ]
+
+
+ALIASES = {"/vamen/chop/slice": "/vamen/chop/hit"}
 
 
 @pytest.mark.parametrize("address, args, expected", GOOD, ids=[f"{a} {b}"[:60] for a, b, _ in GOOD])
@@ -89,7 +100,8 @@ def test_good(address, args, expected):
     cmd = one(address, args)
     assert cmd == type(expected)(**{**vars(expected), "source": SRC, "at": AT})
     assert cmd.source == SRC and cmd.at == AT
-    assert cmd.address == address
+    # /vamen/chop/slice is a friendlier spelling of a /vamen/chop/hit
+    assert cmd.address == ALIASES.get(address, address)
 
 
 @pytest.mark.parametrize("expected", [g[2] for g in GOOD], ids=[f"{a} {b}"[:60] for a, b, _ in GOOD])
@@ -115,6 +127,17 @@ BAD = [
     ("/vamen/chop/roll", [1], "pairs"),
     ("/vamen/chop/roll", [1, 17], "count must be within 1..16"),
     ("/vamen/chop/roll", [1, 0], "count must be within 1..16"),
+    ("/vamen/chop/hit", [0.5, 0.25], "begin (0.5) must not be after end (0.25)"),
+    ("/vamen/chop/hit", [0, 1.5], "fractions of the bar"),
+    ("/vamen/chop/hit", [NAN, 0.5], "finite"),
+    ("/vamen/chop/hit", [0, 0.5, 100.0], "speed must be within"),
+    ("/vamen/chop/hit", [0, 0.5, 1.0, -1.0], "beats must be 0"),
+    ("/vamen/chop/hit", ["a", 0.5], "must be a number, got string"),
+    ("/vamen/chop/slice", [16], "slice must be within 0..15"),
+    ("/vamen/chop/slice", [0, 65], "slices must be within 1..64"),
+    ("/vamen/chop/slice", ["x"], "must be a number, got string"),
+    ("/vamen/chop/hold", [-1], "slice must be within 0..15"),
+    ("/vamen/chop/release", [2, 0], "slices must be within 1..64"),
     # unknown addresses
     ("/vamen/nope", [], "unknown address"),
     ("/vamen/preset/lod", ["x"], "did you mean /vamen/preset/load"),
@@ -267,6 +290,7 @@ def test_dirt_full_event():
     assert cmds == [
         c.Tempo(135.0, **meta),
         c.PresetLoad("verse", 4.0, **meta),
+        c.Morph(c.Nth(3), 4.0, **meta),  # n: the third anchor, wrapping as SuperDirt's n does
         c.SetCoord(0, -1.0, **meta),
         c.SetCoord(3, 1.5, **meta),
         c.Walk(0.3, 2.0, 7, **meta),
@@ -281,7 +305,32 @@ def test_dirt_anchor_spread_and_cps_assumption():
     assert dirt("s", "vamen", "morph", 4.0) == []  # nothing to morph to
 
 
+def test_dirt_sample_events_strike_the_bar():
+    meta = {"source": SRC, "at": AT}
+    # Tidal's slice 16 "3": begin and end of the sixteenth
+    assert dirt("s", "vamen", "cps", 0.5, "begin", 0.1875, "end", 0.25, "delta", 0.5) == [
+        c.Tempo(120.0, **meta), c.ChopHit(0.1875, 0.25, **meta)]
+    # speed and cut, "vamen:2" is n 2 (an anchor), legato is delta * legato seconds in beats
+    cmds = dirt("s", "vamen:2", "cps", 0.5, "speed", -1.0, "cut", 1, "legato", 0.5, "delta", 0.5)
+    assert cmds[1] == c.Anchor(c.Nth(2), **meta)
+    assert cmds[2] == c.ChopHit(0.0, 1.0, -1.0, 0.5 * 0.5 * 0.5 * 4, 1, **meta)
+    # splice's unit "c": one bar is one cycle, so the speed is the rate
+    assert dirt("s", "vamen", "speed", 2.0, "unit", "c")[-1] == c.ChopHit(0.0, 1.0, 2.0, **meta)
+    # without a sample key an event only steers: the plain loop plays on
+    assert dirt("s", "vamen", "z1", 0.5) == [c.SetCoord(1, 0.5, **meta)]
+
+
 @pytest.mark.parametrize("pairs, needle", [
+    (("s", "vamen", "begin", 0.5, "end", 0.25), "begin (0.5) must not be after end (0.25)"),
+    (("s", "vamen", "begin", NAN), "finite"),
+    (("s", "vamen", "end", "x"), "end must be a number"),
+    (("s", "vamen", "speed", 1e9), "speed must be within"),
+    (("s", "vamen", "unit", "s"), "unit must be"),
+    (("s", "vamen", "legato", 1.0), "need cps"),
+    (("s", "vamen", "cps", 0.5, "legato", 1.0), "legato needs delta"),
+    (("s", "vamen", "cps", 0.5, "sustain", -1.0), "above 0"),
+    (("s", "vamen:x"), "must be a sample number"),
+    (("s", "vamen", "n", -1.0), "n must be 0 or more"),
     (("s", "vamen", "z16", 1.0), "z16 must be within 0..15"),
     (("s", "vamen", "z1", "x"), "z1 must be a number"),
     (("s", "vamen", "z1", NAN), "finite"),
