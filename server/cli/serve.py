@@ -62,6 +62,7 @@ def command(config_path, quiet, link, **given):
 
 def _run(engine) -> None:
     from vamen.server.ops import sdnotify
+    from vamen.server.ops.logfile import tick
     log = logging.getLogger("vamen")
 
     stop = threading.Event()
@@ -79,6 +80,7 @@ def _run(engine) -> None:
     try:
         while not stop.wait(1.0):
             ticks += 1
+            tick()  # what the log held back in a minute that is over, in one line a kind
             if o.status and (tty or ticks % STATUS_EVERY_SECONDS == 0):
                 line = engine.status_line()
                 click.echo(("\r" + line + "   ") if tty else f"vamen: {line}", err=True, nl=not tty)
@@ -88,5 +90,6 @@ def _run(engine) -> None:
             click.echo("", err=True)
         engine.close()
         log.info("stopped")
+        tick(final=True)
     if o.record:
         click.echo(f"vamen: recorded {o.record}", err=True)

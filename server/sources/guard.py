@@ -202,6 +202,7 @@ class Guard:
         self._lock = threading.Lock()  # guards the shape of _counts, not the per-packet increments
         self.totals = {reason: 0 for reason in _REASONS}
         self._next_report = clock() + REPORT_SECONDS
+        self._reported = 0  # drops counted at the last report
 
     # -- the receive thread ----------------------------------------------------
 
@@ -280,6 +281,7 @@ class Guard:
         now = self._clock() if now is None else now
         elapsed = REPORT_SECONDS + now - self._next_report
         self._next_report = now + REPORT_SECONDS
+        self._reported = sum(self.totals.values())
         lines = []
         with self._lock:
             counts = list(self._counts.items())
@@ -290,8 +292,18 @@ class Guard:
                              f"{elapsed:.0f} s ({_REASONS[reason]})")
                 count.pending = 0
         for line in lines:
-            log.warning("%s", line)
+            log.warning("%s", line, extra={"summary": True})  # a summary already: the log lets it through
         return lines
+
+    def tick(self) -> None:
+        """Report the drops of an interval that is over, though nothing has been dropped since.
+
+        Reports are otherwise made by the next drop, so the last interval of a
+        flood would wait for the next flood. The receive thread calls this
+        when it has nothing to read: a comparison, unless a report is due.
+        """
+        if self._clock() >= self._next_report and sum(self.totals.values()) != self._reported:
+            self.report()
 
     # -- any thread ------------------------------------------------------------
 

@@ -28,6 +28,12 @@ while the control thread is busy:
 Replies leave from the server's own socket, so they come from the port the
 client sent to (SuperCollider's ``OSCFunc`` filters on it).
 
+Every refusal is answered, but not every one is logged: the first of each
+kind from each host in a minute is, and then one line says how many more
+there were ("OSC: dropped 3,412 malformed packets from 10.0.0.7 in the last
+60 s"), so a flood of garbage cannot fill the disk or the journal
+(:mod:`vamen.server.ops.repeats`).
+
 Contents
 --------
 OscServer       ``start()``, ``close()``, ``send()``, ``port``
@@ -51,6 +57,7 @@ from pythonosc.parsing import osc_types
 
 from vamen.server.core import commands as c
 from vamen.server.core.constants import OSC_PORT
+from vamen.server.ops.repeats import OTHER, Repeats
 from vamen.server.sources.guard import Guard, exposure
 from vamen.server.sources.osc import BadMessage, parse
 
@@ -65,6 +72,15 @@ MAX_DATAGRAM = 65535
 
 _BUNDLE = b"#bundle\x00"
 _MAX_NESTING = 8
+# The type tags python-osc reads. It skips any other with a warning on the root
+# logger, one line per packet, and reads the arguments after it misaligned; the
+# OSC 1.0 spec says a message with a type tag the receiver does not know is
+# discarded, so it is refused here, before python-osc sees it.
+_TYPE_TAGS = frozenset("ihfdsbrmtTFN[]")
+# Seconds between two reports of the refusals held back (the first of a kind is said at once).
+REFUSAL_REPORT_SECONDS = 60.0
+_MALFORMED, _REFUSED, _BUSY, _BROKEN = ("malformed packets", "refused messages",
+                                        "commands dropped by a full queue", "packets that broke the reader")
 
 # Room in the kernel for a burst while the receive thread waits for the GIL
 # (the kernel caps it at net.core.rmem_max; asking costs nothing).
@@ -124,6 +140,12 @@ def decode_packet(dgram: bytes, _depth: int = 0) -> list[tuple[float | None, Osc
                 index += size
             return out
         if dgram.startswith(b"/"):
+            _, index = osc_types.get_string(dgram, 0)
+            if index < len(dgram):
+                tags, _ = osc_types.get_string(dgram, index)
+                unknown = set(tags[1:]) - _TYPE_TAGS if tags.startswith(",") else ()
+                if unknown:
+                    raise ValueError(f"unknown OSC type tag {min(unknown)!r}")
             return [(None, OscMessage(dgram))]
         raise ValueError("not an OSC message or bundle")
     except BadMessage:
@@ -175,6 +197,7 @@ class OscServer:
         self.host = host
         self.guard = guard if guard is not None else Guard()
         self._told_busy: dict[tuple[str, int], float] = {}
+        self._refusals = Repeats(every=REFUSAL_REPORT_SECONDS, burst=1)  # (what, host) -> said once, then counted
         self._requested_port = port
         self._sock: socket.socket | None = None
         self._thread: threading.Thread | None = None
@@ -237,6 +260,7 @@ class OscServer:
         if self._sock is not None:
             self._sock.close()
             self._sock = None
+        self._report(self._refusals.flush())  # a flood's last counts are not lost at the end
 
     @staticmethod
     def _wake(sock: socket.socket) -> None:
@@ -303,12 +327,23 @@ class OscServer:
         self._send_failures[key] = [now, 0]
         log.warning("cannot send %s to %s:%s: %s%s", address, to[0], to[1], exc, more)
 
-    def error(self, address: str, message: str, to: tuple[str, int] | None) -> None:
-        """Reply ``/vamen/error s address s message``."""
-        log.info("refused %s from %s: %s", address or "packet", to, message)
+    def error(self, address: str, message: str, to: tuple[str, int] | None, what: str = _REFUSED) -> None:
+        """Reply ``/vamen/error s address s message``; log it if it is the first of its kind a while."""
+        host = to[0] if to is not None else "this process"
+        if self._refusals.admit((what, host), (address, message)):
+            log.info("refused %s from %s: %s", address or "packet", to, message)
         if self.on_error is not None:
             self.on_error([address, message])
         self.send("/vamen/error", [address, message], to)
+
+    def _report(self, held: list) -> None:
+        """One line per (kind, host) of refusals that were counted instead of logged."""
+        for h in held:
+            what, host = h.kind if h.kind != OTHER else ("refusals", "other hosts")
+            address, message = h.last
+            log.warning("OSC: dropped %s %s from %s in the last %.0f s (the last: %s%s)",
+                        f"{h.count + h.said:,}", what, host, h.seconds, f"{address}: " if address else "",
+                        message, extra={"summary": True})
 
     def _resolved(self, cmd: c.Command) -> c.Command:
         """A subscription with its host resolved to an address, here, once; ValueError if it cannot be.
@@ -340,6 +375,8 @@ class OscServer:
                 dgram, sender = sock.recvfrom(MAX_DATAGRAM)
             except BlockingIOError:  # drained: hand the commands over, then wait for more
                 self._enqueue(pending)
+                self._report(self._refusals.due())
+                self.guard.tick()
                 try:
                     select.select([sock], [], [], 0.1)  # the timeout bounds how long close() waits
                 except (OSError, ValueError):
@@ -361,8 +398,9 @@ class OscServer:
                 continue
             try:
                 pending.extend(self._read(dgram, source))
-            except Exception:  # never let one packet end the server
-                log.exception("unexpected error handling an OSC packet from %s", sender)
+            except Exception as exc:  # never let one packet end the server
+                if self._refusals.admit((_BROKEN, source[0]), ("", f"{type(exc).__name__}: {exc}")):
+                    log.exception("unexpected error handling an OSC packet from %s", sender)
             if len(pending) >= BATCH:
                 self._enqueue(pending)
         self._enqueue(pending)
@@ -381,7 +419,7 @@ class OscServer:
         try:
             timed = decode_packet(dgram)
         except BadMessage as exc:
-            self.error(exc.address, exc.message, source)
+            self.error(exc.address, exc.message, source, _MALFORMED)
             return []
         if len(timed) > 1 and source is not None:
             self.guard.charge(source, len(timed) - 1)
@@ -428,4 +466,4 @@ class OscServer:
         if len(self._told_busy) > 1024:
             self._told_busy.clear()
         self._told_busy[source] = now
-        self.error(address, "server busy: command queue full, command dropped", source)
+        self.error(address, "server busy: command queue full, command dropped", source, _BUSY)
