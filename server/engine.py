@@ -149,8 +149,13 @@ class Engine(Conductor):
             if not Path(folder).expanduser().is_dir():
                 o.notes.append(f"allowed folder {folder} does not exist: /vamen/encode finds nothing there")
         guard = Guard(o.allow, o.osc_rate, o.osc_burst, o.osc_total)
-        self.osc = OscServer(self.commands, latent_dim=model.latent_dim, host=o.host,
-                             port=o.osc_port, guard=guard, on_error=self.note_error).start()
+        try:
+            self.osc = OscServer(self.commands, latent_dim=model.latent_dim, host=o.host,
+                                 port=o.osc_port, guard=guard, on_error=self.note_error).start()
+        except OSError as exc:  # the port is taken, the host is not this machine's or does not resolve
+            from vamen.model.errors import VamenError
+
+            raise VamenError(f"cannot listen for OSC on {o.host}:{o.osc_port}: {exc.strerror or exc}") from None
         if (exposure := self.osc.exposure()) is not None:
             o.notes.append(exposure)
         if o.metrics_port is not None:

@@ -22,6 +22,21 @@ def test_a_log_file_that_cannot_be_written_is_one_line_and_exit_2(tmp_path):
         "vamen: cannot write the log file /proc/nope/x.log: No such file or directory"]
 
 
+def test_an_osc_port_that_is_taken_is_one_line_and_exit_2(tmp_path, tiny_model):
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        port = taken.getsockname()[1]
+        proc = subprocess.Popen([sys.executable, "-m", "vamen.server.cli", "serve", "--osc-port", str(port),
+                                 "--model", str(tiny_model), "--sink", "file", "--record", str(tmp_path / "r.wav"),
+                                 "--fresh", "--quiet"], stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+        _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2
+    assert err.strip().splitlines() == [
+        f"vamen: cannot listen for OSC on 127.0.0.1:{port}: Address already in use"]
+
+
 def test_every_line_says_vamen_without_log(tmp_path, tiny_model):
     """A warning from deep inside (a bad saved value) and the notes alike carry the prefix."""
     data = tmp_path / "data" / "vamen"
