@@ -10,7 +10,10 @@ Each option's name, type, range, default and help is one :class:`Rule` in
 
 So ``tempo = 10`` in the file gets the same range check, the same sentence
 and the same exit status (2) as ``--tempo 10`` on the command line, and a
-true/false key (``keep-cpu-awake = true``) is read as the flag it is.
+true/false key (``keep-cpu-awake = true``) is read as the flag it is. Every
+number-with-a-point option is a :class:`FiniteRange`: ``nan`` passes every
+comparison a range makes (TOML and ``--tempo nan`` both give it), and used
+to reach the render thread, which stopped on it.
 
 ``notes`` collects the one-line remarks made while starting (an exposed
 OSC port, a resumed session) for the CLI to print.
@@ -18,6 +21,7 @@ OSC port, a resumed session) for the CLI to print.
 Contents
 --------
 Rule            one option: field, type, range or choices, default, help, where it may be given
+FiniteRange     click's FloatRange that also refuses nan and inf (every float option of the CLI)
 RULES           every option of ``vamen serve``, in ``--help`` order
 ServeOptions    the dataclass derived from RULES (plus ``config``, ``status``, ``notes``)
 FILE_KEYS       ``vamen.toml`` key (underscores) -> Rule
@@ -30,6 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -40,6 +45,20 @@ from .core.commands import MAX_GAIN, MAX_QUALITY, MAX_QUANTIZE, MAX_TEMPO, MIN_Q
 from .core.constants import CLOCKS, OSC_PORT, SINKS
 from .ops.logfile import parse_size
 from .sources.guard import DEFAULT_BURST, DEFAULT_RATE, DEFAULT_TOTAL, parse_networks
+
+
+class FiniteRange(click.FloatRange):
+    """A float within bounds (either may be None) that is a real number: not nan, not inf.
+
+    click's FloatRange lets ``nan`` through, since every comparison with it is
+    false; here it gets a sentence like the range's.
+    """
+
+    def convert(self, value: Any, param, ctx) -> float:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{number} is not a finite number.", param, ctx)
+        return number
 
 
 def _networks(entries: tuple[str, ...]) -> tuple[str, ...]:
@@ -88,8 +107,8 @@ class Rule:
                      for b in (self.low, self.high))  # 20<=x<=400, as people write it
         if self.choices is not None:
             return click.Choice(self.choices)
-        if self.kind is float and (self.low is not None or self.high is not None):
-            return click.FloatRange(low, high)
+        if self.kind is float:
+            return FiniteRange(low, high)
         if self.kind is int and (self.low is not None or self.high is not None):
             return click.IntRange(low, high)
         if self.kind is Path:
@@ -181,8 +200,10 @@ RULES: tuple[Rule, ...] = (
          'KERNEL=="cpu_dma_latency", GROUP="audio", MODE="0660".'),
     # only in vamen.toml
     Rule("presets", Path, None, flag=None),
-    Rule("lookahead", float, 0.6, flag=None),
-    Rule("seed", int, 0, flag=None),
+    Rule("lookahead", float, 0.6, "Seconds ahead of the playhead a loop is rendered, at most.", 0.1, 10,
+         flag=None),
+    Rule("seed", int, 0, "Seeds the draws of /vamen/random without a seed, for runs that repeat.", 0,
+         flag=None),
 )
 
 FILE_KEYS: dict[str, Rule] = {r.file_key: r for r in RULES if r.file_key is not None}

@@ -5,6 +5,8 @@ import sys
 
 import click
 
+from vamen.server.options import FiniteRange
+
 from .common import emit, json_option
 
 
@@ -118,7 +120,7 @@ def latency(model_path, device, count, blocksize, awake, as_json):
 @command.command("soak")
 @click.option("--model", "model_path", type=click.Path(dir_okay=False), default=None)
 @click.option("--device", default=None, help="Output device (default: the default output, else none).")
-@click.option("--minutes", type=click.FloatRange(0.05, 10_000), default=10.0, show_default=True)
+@click.option("--minutes", type=FiniteRange(0.05, 10_000), default=10.0, show_default=True)
 @click.option("--rate", type=click.IntRange(0, 100_000), default=1000, show_default=True,
               help="OSC messages a second.")
 @click.option("--blocksize", type=click.IntRange(16, 8192), default=256, show_default=True)

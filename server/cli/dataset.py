@@ -16,6 +16,7 @@ from pathlib import Path
 import click
 
 from vamen.model.errors import VamenError
+from vamen.server.options import FiniteRange
 
 
 @click.group(name="dataset")
@@ -88,7 +89,7 @@ def synth(out_dir: Path, count: int, seed: int, sample_rate: int, as_json: bool)
               help="Dataset seed: the same seed and count give the same files.")
 @click.option("--sample-rate", type=int, default=44100, show_default=True,
               help="Sample rate of the WAV files in Hz.")
-@click.option("--chops", type=click.FloatRange(0.0, 1.0), default=0.4, show_default=True,
+@click.option("--chops", type=FiniteRange(0.0, 1.0), default=0.4, show_default=True,
               help="Share of loops that are re-chops of the recorded breaks; the rest are "
                    "break patterns played on recorded one-shots.")
 @click.option("--samples", type=click.Path(file_okay=False, path_type=Path), default=None,

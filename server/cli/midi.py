@@ -17,6 +17,7 @@ from pathlib import Path
 import click
 
 from vamen.server.core.constants import OSC_PORT
+from vamen.server.options import FiniteRange
 
 from vamen.model.errors import VamenError
 
@@ -135,7 +136,7 @@ def _standalone(target: str, query: str, file: Path, timeout: float) -> dict:
               help="MIDI input (substring) to learn from when no server runs [default: [midi] port].")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="vamen.toml [default: ./vamen.toml if present]; learned knobs go beside it.")
-@click.option("--timeout", type=click.FloatRange(0.5, 3600), default=30.0, show_default=True,
+@click.option("--timeout", type=FiniteRange(0.5, 3600), default=30.0, show_default=True,
               help="Seconds to wait for a knob.")
 @json_option
 def learn(target, host, osc_port, query, config_path, timeout, as_json) -> None:

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import click
 
+from vamen.server.options import FiniteRange
+
 from .common import load_model, model_option
 
 FADE_SECONDS = 0.005
@@ -61,10 +63,12 @@ def _latent(text: str, dim: int):
         values = [float(v) for v in text.replace(" ", "").split(",") if v]
     except ValueError:
         raise click.BadParameter("--latent takes comma-separated numbers") from None
-    if not 1 <= len(values) <= dim or not np.isfinite(values).all():
-        raise click.BadParameter(f"--latent takes 1 to {dim} finite numbers")
     point = np.zeros(dim, dtype=np.float32)
-    point[: len(values)] = values
+    if 1 <= len(values) <= dim:
+        with np.errstate(over="ignore"):  # 1e308 is inf as a float32: refused below, not warned about
+            point[: len(values)] = values
+    if not 1 <= len(values) <= dim or not np.isfinite(point).all():
+        raise click.BadParameter(f"--latent takes 1 to {dim} finite numbers")
     return point
 
 
@@ -75,13 +79,13 @@ def _latent(text: str, dim: int):
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seeds the starting point, the walk and the phase.")
 @click.option("--latent", default=None, help="Start point as comma-separated latent values.")
-@click.option("--walk", type=click.FloatRange(0, 4), default=0.0, show_default=True,
+@click.option("--walk", type=FiniteRange(0, 4), default=0.0, show_default=True,
               help="Noise-walk depth in latent units.")
-@click.option("--walk-rate", type=click.FloatRange(0, 16), default=0.5, show_default=True,
+@click.option("--walk-rate", type=FiniteRange(0, 16), default=0.5, show_default=True,
               help="Walk speed in cycles per bar, roughly.")
 @click.option("--morph", nargs=2, default=None, metavar="POINT POINT",
               help="Travel from one point to another over the bars (anchor index or name, or random).")
-@click.option("--tempo", type=click.FloatRange(20, 400), default=None,
+@click.option("--tempo", type=FiniteRange(20, 400), default=None,
               help="BPM (default: the model's reference tempo).")
 @click.option("--sample-rate", type=click.IntRange(8000, 192000), default=None,
               help="Output rate (default: the model's).")

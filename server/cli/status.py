@@ -16,6 +16,7 @@ from pathlib import Path
 import click
 
 from vamen.server.core.constants import OSC_PORT
+from vamen.server.options import FiniteRange
 
 from vamen.model.errors import VamenError
 
@@ -95,7 +96,7 @@ def describe(state: dict, where: str) -> str:
               help=f"Its OSC port [default: {OSC_PORT}].")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="vamen.toml to take host and port from [default: ./vamen.toml if present].")
-@click.option("--timeout", type=click.FloatRange(0.1, 60), default=2.0, show_default=True,
+@click.option("--timeout", type=FiniteRange(0.1, 60), default=2.0, show_default=True,
               help="Seconds to wait for an answer.")
 @click.option("--json", "as_json", is_flag=True, help="Print every /vamen/state figure as JSON.")
 def command(host, osc_port, config_path, timeout, as_json) -> None:

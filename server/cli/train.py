@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from vamen.server.options import FiniteRange
+
 from .common import stderr_bar
 
 
@@ -62,14 +64,14 @@ def _say_resuming(step: int, epoch: int) -> None:
               help="Width of the encoder and decoder.")
 @click.option("--batch-size", type=click.IntRange(1), default=32, show_default=True,
               help="Loops per step, over all processes of a torchrun job.")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True)
-@click.option("--beta", type=click.FloatRange(min=0), default=2e-4, show_default=True,
+@click.option("--lr", type=FiniteRange(min=0, min_open=True), default=1e-3, show_default=True)
+@click.option("--beta", type=FiniteRange(min=0), default=2e-4, show_default=True,
               help="KL weight after warm-up.")
-@click.option("--free-bits", type=click.FloatRange(min=0), default=0.25, show_default=True,
+@click.option("--free-bits", type=FiniteRange(min=0), default=0.25, show_default=True,
               help="Nats per latent dimension that cost nothing (fights collapse).")
-@click.option("--flux", type=click.FloatRange(min=0), default=1.0, show_default=True,
+@click.option("--flux", type=FiniteRange(min=0), default=1.0, show_default=True,
               help="Weight of the loss on the spectrum's frame-to-frame change (sharp hits).")
-@click.option("--balance", type=click.FloatRange(min=0), default=0.0, show_default=True,
+@click.option("--balance", type=FiniteRange(min=0), default=0.0, show_default=True,
               help="Weight of a loss on each band's energy over the bar: brighter prior draws, "
                    "hits less in place (0.5 tried; off by default).")
 @click.option("--sample-rate", type=click.Choice(["22050", "44100", "48000"]), default="44100",

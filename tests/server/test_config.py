@@ -31,6 +31,8 @@ def test_options_from_the_file(tmp_path):
     ("osc-port = 1.5\n", "osc-port has the wrong type: expected a whole number, got a float (1.5)"),
     ('sink = "speaker"\n', "unknown sink 'speaker'"),
     ("tempo = \n", "not valid TOML"),
+    ("lookahead = -5\n", "lookahead: -5.0 is not in the range 0.1<=x<=10"),  # once read unchecked
+    ("seed = -1\n", "seed: -1 is not in the range x>=0"),  # once a traceback from numpy
 ])
 def test_bad_files_are_one_clear_line(tmp_path, text, words):
     path = tmp_path / "vamen.toml"
@@ -50,6 +52,8 @@ def test_bad_files_are_one_clear_line(tmp_path, text, words):
     ("quality = -5\n", "--quality=-5", "1<=x<=512"),
     ("gain = 50\n", "--gain=50", "0<=x<=2"),
     ("quantize = -2\n", "--quantize=-2", "0<=x<=64"),
+    ("tempo = nan\n", "--tempo=nan", "nan is not a finite number"),  # nan passed every range check
+    ("osc-rate = inf\n", "--osc-rate=inf", "inf is not a finite number"),
 ])
 def test_out_of_range_file_values_are_refused_like_the_flags(tmp_path, text, flag, words):
     """The file and the command line share one table of rules: the same range, exit status 2."""
@@ -107,3 +111,24 @@ def test_every_serve_option_has_help_and_blocksize_says_what_0_means():
     shown = CliRunner().invoke(command, ["--help"], terminal_width=200).output
     assert "Output sample rate in Hz" in shown
     assert "0 lets the sound card's host API choose" in shown
+
+
+def test_every_number_option_has_a_range_and_refuses_nan_both_ways(tmp_path):
+    """An option without bounds is an option nobody decided about: the file could give anything."""
+    import click
+
+    from vamen.server.options import RULES, check_setting, from_file
+
+    numbers = [r for r in RULES if r.kind in (int, float) and not r.many]
+    assert numbers
+    for rule in numbers:
+        assert rule.low is not None, f"{rule.name} has no lower bound"
+        if rule.kind is float:
+            for bad in (float("nan"), float("inf")):
+                if rule.file_key is not None:
+                    with pytest.raises(ValueError, match=rf"{rule.file_key}: .*(finite|range)"):
+                        from_file(rule.file_key, bad, tmp_path)
+                with pytest.raises(ValueError):
+                    check_setting(rule.name, bad)  # a saved session's value
+                with pytest.raises(click.BadParameter):
+                    rule.click_type().convert(bad, None, None)  # the command line's
