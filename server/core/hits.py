@@ -160,26 +160,35 @@ class HitBar:
         per_beat = length / BEATS_PER_BAR
         out = np.zeros_like(loop)
         fade = max(1, int(FADE_SECONDS * sample_rate))
-        grid = np.arange(length, dtype=np.float64)
         for span in self.spans:
             o0 = span.start * per_beat
             o1 = (span.start + span.length) * per_beat
             a, b = max(0, math.ceil(o0 - 1e-9)), min(length, math.ceil(o1 - 1e-9))
             if a >= b:
                 continue
-            index = np.arange(a, b, dtype=np.float64)
-            position = span.source * length + (index - o0) * span.speed
-            position = np.clip(position, span.begin * length, max(span.begin * length, span.end * length - 1))
-            piece = np.interp(position, grid, loop).astype(loop.dtype)
+            low, high = span.begin * length, max(span.begin * length, span.end * length - 1)
+            first = span.source * length + (a - o0) * span.speed  # where sample a reads
+            whole = round(first)
+            if abs(span.speed) == 1.0 and abs(first - whole) < 1e-6:  # plain or backwards: a copy
+                idx = whole + int(span.speed) * np.arange(b - a)
+                piece = loop[np.clip(idx, int(math.ceil(low)), int(high))]
+            else:  # another speed: read between samples
+                position = np.clip(first + np.arange(b - a) * span.speed, low, high)
+                piece = np.interp(position, np.arange(length), loop).astype(loop.dtype)
             f = max(1, min(fade, int((o1 - o0) // 4)))
-            if span.fade_in:
-                k = index - o0
-                piece *= np.where(k < f, 0.5 - 0.5 * np.cos(np.pi * (k + 1) / (f + 1)), 1.0).astype(loop.dtype)
-            if span.fade_out:
-                k = o1 - 1 - index
-                piece *= np.where(k < f, 0.5 - 0.5 * np.cos(np.pi * (k + 1) / (f + 1)), 1.0).astype(loop.dtype)
+            if span.fade_in and a - o0 < f:
+                k = np.arange(a, min(b, math.ceil(o0 + f))) - o0
+                piece[:len(k)] *= _ramp(k, f, loop.dtype)
+            if span.fade_out and o1 - b < f:
+                k = o1 - 1 - np.arange(max(a, math.floor(o1 - f)), b)
+                piece[len(piece) - len(k):] *= _ramp(k, f, loop.dtype)
             out[a:b] += piece
         return out
+
+
+def _ramp(k: np.ndarray, f: int, dtype) -> np.ndarray:
+    """A raised-cosine fade: ``k`` samples from the silent edge, over ``f`` samples."""
+    return (0.5 - 0.5 * np.cos(np.pi * (np.clip(k, 0, f - 1) + 1) / (f + 1))).astype(dtype)
 
 
 @dataclass(frozen=True)
@@ -209,7 +218,8 @@ class HitPlan:
         for h in self.hits:
             if (h.every is not None and h.until is None
                     and (begin is None or (abs(h.begin - begin) < _EPS and abs(h.end - (end or 0)) < _EPS))):
-                h = Hit(h.at, h.begin, h.end, h.speed, h.beats, h.cut, h.every, beat)
+                # a tap shorter than a step still strikes once
+                h = Hit(h.at, h.begin, h.end, h.speed, h.beats, h.cut, h.every, max(beat, h.at + h.every / 2))
             out.append(h)
         return HitPlan(tuple(out))
 

@@ -13,7 +13,8 @@ steps summed: a sweep costs one command, not a hundred. On the way:
 - endless encoders: nudges for latent coordinates, steps from the current
   value for the rest;
 - pads: their action on note-on (velocity above 0), and CC buttons on a
-  press; ``walk/toggle`` reads the walk's depth;
+  press; ``walk/toggle`` reads the walk's depth; a pad holding a slice
+  (``chop/hold``) lets it go on note-off;
 - MIDI learn: while a target waits, the next CC moved becomes a
   :class:`~.commands.Learned` command instead of acting;
 - clock and transport to the :class:`~.clock.ClockFollower`, when the
@@ -124,6 +125,8 @@ class Router:
                     self._cc(batch, msg.channel, msg.control, msg.value, t)
                 elif kind == "note_on" and msg.velocity > 0:
                     self._note(batch, msg.channel, msg.note)
+                elif kind == "note_off" or kind == "note_on":
+                    self._note_off(batch, msg.channel, msg.note)
                 elif kind in CLOCK_TYPES:
                     if self.clock is not None:
                         for cmd in self.clock.feed(kind, t, getattr(msg, "pos", 0)):
@@ -257,6 +260,13 @@ class Router:
             self.ignored += action is None
             return
         self._act(batch, action)
+
+    def _note_off(self, batch: _Batch, channel: int, note: int) -> None:
+        """A pad let go: a held slice (``chop/hold``) stops rolling; other pads ignore it."""
+        action: NoteAction | None = self.settings.notes.get(note)
+        if action is None or not isinstance(action.command, c.ChopHold) or not self._listens(channel, action.channel):
+            return
+        batch.add(c.ChopRelease(action.command.slice, action.command.slices))
 
     def _act(self, batch: _Batch, action: NoteAction) -> None:
         cmd = action.command

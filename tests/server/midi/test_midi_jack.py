@@ -175,6 +175,34 @@ def test_a_pad_plays_its_chop_from_the_next_grid_step(controller, model, tmp_pat
         engine.close()
 
 
+SLICE_PADS = """
+[midi]
+[midi.note]
+40 = "chop/hold 4"
+"""
+
+
+def test_a_slice_pad_strikes_at_the_next_grid_step_and_rolls_while_held(controller, model, tmp_path):
+    engine = start_engine(model, tmp_path, SLICE_PADS, quantize=0.25)
+    try:
+        asked = engine.now_beat()
+        controller.send([0x99, 40, 100])  # pressed, and held
+        wait_for(lambda: engine.control.chops.hits.held(), 3, "the pad's slice")
+        (held,) = engine.control.chops.hits.held()
+        assert held.at > asked and abs(held.at / 0.25 - round(held.at / 0.25)) < 1e-9, held.at
+        assert (held.begin, held.end, held.every) == (4 / 16, 5 / 16, 0.25)  # slice 4, every 16th
+        # the loop queued from that step on is the struck bar: slice 4, again and again
+        wait_for(lambda: any(s.chop is not None and hasattr(s.chop, "spans") and s.chop.spans
+                             for s in engine.worker.slots), 5, "a struck bar queued")
+        controller.send([0x89, 40, 0])  # let go
+        wait_for(lambda: not engine.control.chops.hits.held(), 3, "the roll to stop")
+        (let_go,) = engine.control.chops.hits.hits
+        assert let_go.until is not None and let_go.until >= held.at
+        assert engine.worker.error is None and engine.last_error == ""
+    finally:
+        engine.close()
+
+
 def test_learn_binds_the_next_knob_saves_it_and_a_restart_keeps_it(controller, model, tmp_path):
     import socket
 

@@ -310,9 +310,11 @@ def test_the_shipped_controller_files_parse():
     assert len(files) >= 3
     for path in files:
         s = parse_settings(tomllib.loads(path.read_text())["midi"], 16, str(path))
-        if path.name == "chop-pads.toml":  # pads for any controller: every one a chop
+        if path.name in ("chop-pads.toml", "slice-pads.toml"):  # pads for any controller: every one a chop
             assert sorted(s.notes) == list(range(36, 52))
             assert all(n.command.address.startswith("/vamen/chop") for n in s.notes.values())
+            if path.name == "slice-pads.toml":  # MPC style: pad k holds slice k
+                assert [n.command.slice for _, n in sorted(s.notes.items())] == list(range(16))
         else:
             assert s.port and len(s.cc) >= 8, path
 
