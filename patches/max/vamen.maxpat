@@ -749,7 +749,25 @@
       300,
       20
      ],
-     "text": "live chops: slice per 16th (-1 rests), a roll, the plain loop"
+     "text": "live chops: slice per 16th (-1 rests), a roll, the plain loop, one hit (the 5th 16th)"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-chop-slice-msg",
+     "maxclass": "message",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      1060,
+      200,
+      130,
+      22
+     ],
+     "text": "/vamen/chop/slice 4"
     }
    }
   ],
@@ -1178,6 +1196,18 @@
     "patchline": {
      "source": [
       "obj-chop-off-msg",
+      0
+     ],
+     "destination": [
+      "obj-send",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-chop-slice-msg",
       0
      ],
      "destination": [

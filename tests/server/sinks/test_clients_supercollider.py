@@ -32,6 +32,7 @@ Server.default.options.numInputBusChannels = 0;
 ~vamenAddr = NetAddr("127.0.0.1", {vamen});
 "{patch}".load;
 OSCdef(\\testLatent, {{ |msg| msg[1..].do {{ |v, i| ~vamen.latent(i, v) }}; "test: latent %".format(msg[1..]).postln }}, '/test/latent');
+OSCdef(\\testHold, {{ |msg| ~vamen.hold(msg[1]); "test: hold %".format(msg[1]).postln }}, '/test/hold');
 OSCdef(\\testQuit, {{ "test: quit".postln; Server.default.quit; fork {{ 1.wait; 0.exit }} }}, '/test/quit');
 """
 
@@ -111,7 +112,11 @@ def test_sclang_patch_plays_vamen_loops_from_scsynth_and_follows_the_latent(jack
         assert np.sqrt(np.mean(after ** 2)) > 1e-3
         moved = difference(again, after, bar, RATE)
         assert moved > max(10 * steady, 2.0), (moved, steady)
+        lang.send("/test/hold", 3)  # the patch's ~vamen.hold: a held slice, rolling
+        lang.wait_for("test: hold")
+        time.sleep(1.0)
         health = served.state()
+        assert health["chop"].startswith("hits "), health["chop"]
         assert health["supercollider_sent"] >= 2 and not health["last_error"], health
     finally:
         if served is not None:
