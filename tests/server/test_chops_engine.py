@@ -174,3 +174,16 @@ def test_bad_hits_get_an_error_and_change_nothing(engine):
     send(engine, "/vamen/state")
     address, args = engine.client.reply()
     assert dict(zip(args[::2], args[1::2]))["chop"] == "0,1,2,3"
+
+
+def test_a_slice_event_with_a_latent_param_moves_the_latent_under_the_hit(engine):
+    bars(engine, 1)
+    send(engine, "/vamen/quantize", 1)
+    send(engine, "/dirt/play", "s", "vamen", "begin", 0.25, "end", 0.5, "z3", 1.5)  # slice 4 "1" # z3 1.5
+    engine.step(-(-BAR // 2 // BLOCK))  # half a bar on: the hit has sounded
+    send(engine, "/vamen/state")
+    address, args = engine.client.reply()
+    state = dict(zip(args[::2], args[1::2]))
+    assert float(state["latent"].split(",")[3]) == 1.5
+    assert state["chop"].startswith("hits ")
+    assert engine.worker.error is None and engine.last_error == ""

@@ -7,36 +7,19 @@ from vamen.server.core.chops import Chop, ChopPlan
 RATE = 48000
 
 
-def bar(rng, tempo=120.0):
-    """A stand-in loop: tuned hits on every 8th over a held bass note.
-
-    Tonal and smooth, so its own sample-to-sample steps are small, and a
-    cut through the bass without a fade stands out above them (hats would
-    hide a click).
-    """
-    n = int(round(4 * 60 / tempo * RATE))
-    t = np.arange(n // 8) / RATE
-    out = np.zeros(n)
-    for k in range(8):
-        hit = np.sin(2 * np.pi * rng.uniform(60, 400) * t) * np.exp(-t / 0.04) * np.minimum(1, t / 0.002)
-        out[k * n // 8:k * n // 8 + len(t)] += (0.3 + 0.7 * rng.random()) * hit
-    bass = 0.5 * np.sin(2 * np.pi * 55.0 * np.arange(n) / RATE)
-    return (out + bass).astype(np.float32)
-
-
 def sixteenths(x, n=16):
     edges = [round(k * len(x) / n) for k in range(n + 1)]
     return [x[a:b] for a, b in zip(edges, edges[1:])]
 
 
-def test_the_plain_order_is_the_loop_itself(rng):
-    loop = bar(rng)
+def test_the_plain_order_is_the_loop_itself(tonal_bar, rng):
+    loop = tonal_bar(rng)
     for steps in (1, 8, 16, 64):
         np.testing.assert_array_equal(Chop(tuple(range(steps))).apply(loop, RATE), loop)
 
 
-def test_sixteen_zeros_repeat_the_first_sixteenth(rng):
-    loop = bar(rng)
+def test_sixteen_zeros_repeat_the_first_sixteenth(tonal_bar, rng):
+    loop = tonal_bar(rng)
     out = Chop((0,) * 16).apply(loop, RATE)
     first = sixteenths(loop)[0]
     fade = int(0.002 * RATE)
@@ -45,8 +28,8 @@ def test_sixteen_zeros_repeat_the_first_sixteenth(rng):
         np.testing.assert_allclose(piece[fade:-fade], first[fade:len(piece) - fade], atol=1e-6)
 
 
-def test_reversed_order_plays_the_sixteenths_backwards_in_time_order(rng):
-    loop = bar(rng)
+def test_reversed_order_plays_the_sixteenths_backwards_in_time_order(tonal_bar, rng):
+    loop = tonal_bar(rng)
     out = Chop(tuple(range(15, -1, -1))).apply(loop, RATE)
     fade = int(0.002 * RATE)
     for got, want in zip(sixteenths(out), reversed(sixteenths(loop))):
@@ -54,8 +37,8 @@ def test_reversed_order_plays_the_sixteenths_backwards_in_time_order(rng):
         np.testing.assert_allclose(got[fade:n - fade], want[fade:n - fade], atol=1e-6)
 
 
-def test_a_reversed_step_plays_its_slice_backwards(rng):
-    loop = bar(rng)
+def test_a_reversed_step_plays_its_slice_backwards(tonal_bar, rng):
+    loop = tonal_bar(rng)
     out = Chop(tuple(range(16)), reverse=frozenset({3})).apply(loop, RATE)
     got, want = sixteenths(out)[3], sixteenths(loop)[3][::-1]
     fade = int(0.002 * RATE)
@@ -63,8 +46,8 @@ def test_a_reversed_step_plays_its_slice_backwards(rng):
     np.testing.assert_array_equal(sixteenths(out)[7], sixteenths(loop)[7])  # the others untouched
 
 
-def test_a_roll_repeats_the_start_of_its_slice(rng):
-    loop = bar(rng)
+def test_a_roll_repeats_the_start_of_its_slice(tonal_bar, rng):
+    loop = tonal_bar(rng)
     out = Chop(tuple(range(16)), rolls=((4, 4),)).apply(loop, RATE)
     step = sixteenths(out)[4]
     quarter = len(step) // 4
@@ -74,8 +57,8 @@ def test_a_roll_repeats_the_start_of_its_slice(rng):
 
 
 @pytest.mark.parametrize("tempo", [60.0, 120.0, 200.0])
-def test_rests_are_silent_and_no_join_clicks(rng, tempo):
-    loop = bar(rng, tempo)
+def test_rests_are_silent_and_no_join_clicks(tonal_bar, rng, tempo):
+    loop = tonal_bar(rng, tempo)
     pattern = Chop((0, -1, 5, 5, 15, 2, -1, 9, 12, 12, 3, 0, 7, -1, 14, 1), reverse=frozenset({2, 8}),
                    rolls=((10, 2), (15, 4)))
     out = pattern.apply(loop, RATE)

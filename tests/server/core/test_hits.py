@@ -107,3 +107,19 @@ def test_memory_is_bounded_under_a_flood():
     for k in range(5000):
         p = p.plus(Hit(k / 64, 0.0, 1 / 64), k / 64)
     assert len(p.hits) <= 2 * 4 * 64 + 8  # only the last two bars' are remembered
+
+
+@pytest.mark.parametrize("tempo", [60.0, 120.0, 200.0])
+def test_hits_are_click_free_at_any_tempo(tonal_bar, rng, tempo):
+    loop = tonal_bar(rng, tempo, RATE)
+    # every kind of edge: slices on an odd grid, backwards, slow and fast, a held roll, cut groups
+    # and strikes over the bar line
+    hits = plan(Hit(0.0, 0.0, 1 / 16), Hit(0.3, 5 / 16, 6 / 16, speed=-1.0), Hit(0.9, 0.5, 0.75, speed=0.5),
+                Hit(1.7, 0.2, 0.3, speed=3.0, cut=1), Hit(1.8, 0.6, 0.7, cut=1), Hit(2.0, 0.75, 0.8125, every=0.25),
+                Hit(3.6, 0.1, 0.3))
+    hits = hits.released(3.0)
+    first, second = hits.bar(0.0).apply(loop, RATE), hits.bar(4.0).apply(loop, RATE)
+    played = np.concatenate([first, second])
+    own = np.abs(np.diff(loop)).max()
+    assert np.abs(np.diff(played)).max() <= own + 1e-6, (np.abs(np.diff(played)).max(), own)
+    assert np.abs(first[int(0.26 * len(loop) / 4):int(0.29 * len(loop) / 4)]).max() == 0.0  # between strikes
