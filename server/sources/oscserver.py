@@ -96,11 +96,20 @@ SEND_WARN_SECONDS = 60.0  # a destination that cannot be sent to is logged once 
 BATCH = 32
 
 
+def _printable(text: str) -> str:
+    """``text`` with control characters escaped (``\\n``, ``\\x01``): what a sender wrote stays on one line.
+
+    Addresses and python-osc's complaints quote the packet; unescaped, a
+    newline in it would split a refusal in two, or forge a line in the log.
+    """
+    return text if text.isprintable() else "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+
+
 def _address_of(dgram: bytes) -> str:
-    """The address a broken packet starts with, if it starts like a message."""
+    """The address a broken packet starts with, if it starts like a message (printable)."""
     if not dgram.startswith(b"/"):
         return ""
-    return dgram.split(b"\x00", 1)[0][:128].decode("utf-8", "replace")
+    return _printable(dgram.split(b"\x00", 1)[0][:128].decode("utf-8", "replace"))
 
 
 def decode_packet(dgram: bytes, _depth: int = 0) -> list[tuple[float | None, OscMessage]]:
@@ -140,7 +149,9 @@ def decode_packet(dgram: bytes, _depth: int = 0) -> list[tuple[float | None, Osc
                 index += size
             return out
         if dgram.startswith(b"/"):
-            _, index = osc_types.get_string(dgram, 0)
+            address, index = osc_types.get_string(dgram, 0)
+            if not address.isprintable():
+                raise ValueError("the address holds control characters")
             if index < len(dgram):
                 tags, _ = osc_types.get_string(dgram, index)
                 unknown = set(tags[1:]) - _TYPE_TAGS if tags.startswith(",") else ()
@@ -153,7 +164,7 @@ def decode_packet(dgram: bytes, _depth: int = 0) -> list[tuple[float | None, Osc
     except Exception as exc:  # python-osc raises several types (and IndexError, UnicodeError)
         # python-osc wraps the real reason as the last argument.
         detail = str(exc.args[-1]) if exc.args else type(exc).__name__
-        raise BadMessage(_address_of(dgram), f"malformed OSC packet: {detail}") from None
+        raise BadMessage(_address_of(dgram), f"malformed OSC packet: {_printable(detail)}") from None
 
 
 def _plain(value: Any) -> Any:
