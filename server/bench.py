@@ -14,25 +14,7 @@ from typing import Callable
 import numpy as np
 from pythonosc.osc_message_builder import OscMessageBuilder
 
-
-def rss_mb() -> float:
-    """Resident memory of this process in MiB (Linux /proc, else psutil)."""
-    try:
-        with open("/proc/self/statm") as fh:
-            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-    except OSError:
-        import psutil
-
-        return psutil.Process().memory_info().rss / 2**20
-
-
-def rss_of(pid: int) -> float | None:
-    """Resident memory of another process in MiB, or None where it cannot be read."""
-    try:
-        with open(f"/proc/{pid}/statm") as fh:
-            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-    except (OSError, ValueError, IndexError):
-        return None
+from .ops.trouble import rss_mb, rss_of
 
 
 def steal_seconds() -> float | None:

@@ -24,11 +24,16 @@ import numpy as np
 from .core.commands import AutopilotSwitch, Encode, EngineCommand, State
 from .core.control import Change
 from .core.tempo import BEATS_PER_BAR
+from .ops.deadair import expected_audible
+from .ops.trouble import rss_mb
 from .sources.autopilot import NO_SCENES
 
 log = logging.getLogger("vamen")
 
 AUTOPILOT_LEAD_SECONDS = 0.5  # the autopilot plans a bar this long before the worker renders it
+LOOK_SECONDS = 0.25  # seconds of output between two looks for dead air
+#: The exit status when the memory ceiling is reached: a planned restart (see scripts/vamen.service).
+EXIT_MEMORY = 75
 
 
 class Conductor:
@@ -36,6 +41,8 @@ class Conductor:
 
     last_error = ""
     _last_beat, _last_bar = -1, None
+    _looked_at = 0  # output sample of the last look for dead air
+    _weighed_at = 0.0  # monotonic time of the last look at the memory
     _thread = None
 
     def _control_loop(self) -> None:
@@ -108,12 +115,37 @@ class Conductor:
             if bar != self._last_bar:
                 self._last_bar = bar
                 self.save_session(bar * BEATS_PER_BAR)
+        self._look_after()
         if self.autopilot is not None:
             ahead = min(BEATS_PER_BAR, max(1.0, (self.options.lookahead + AUTOPILOT_LEAD_SECONDS)
                                            * self.tempo_map.tempo_at(now) / 60.0))
             for at_beat, cmd in self.autopilot.due(now, self.player.position / self.sample_rate, ahead):
                 self.handle(cmd, at_beat=at_beat)
+        self.alerts.flush(self.control.tell)
         self.watchdog.feed()
+
+    def _look_after(self) -> None:
+        """Four times a second of output, dead air (:mod:`.ops.deadair`); once a second, the memory ceiling."""
+        player = self.player
+        position = player.position
+        if position - self._looked_at >= LOOK_SECONDS * self.sample_rate or position < self._looked_at:
+            self._looked_at = position
+            gain = self.control.gain if self.control.playing else 0.0
+            self.dead_air.check(position, player.audible_at, player.broken,
+                                lambda a, b: expected_audible(player.schedule, player.pool, a, b, gain))
+        now = time.monotonic()
+        if now - self._weighed_at < 1.0:
+            return
+        self._weighed_at = now
+        ceiling = self.options.max_rss_mb
+        if ceiling is not None and self.exit_code is None and (rss := rss_mb()) > ceiling:
+            self.alerts.raise_("memory", f"{rss:.0f} MB is above the ceiling of {ceiling} MB "
+                               f"(max-rss-mb): saving the session and exiting with status {EXIT_MEMORY} "
+                               "for a clean restart")
+            self.alerts.flush(self.control.tell)
+            self.save_session()
+            self.exit_code = EXIT_MEMORY
+            self._stop.set()
 
     def save_session(self, beat: float | None = None) -> bool:
         """Save the session as it stands at ``beat`` (a bar line); None: the latest (a clean stop)."""

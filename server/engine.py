@@ -31,7 +31,9 @@ from .audio.player import Player
 from .ops.presets import PresetStore
 from .sources.scenes import flight_for, resolve
 from .ops.sdnotify import Watchdog
-from .ops.trouble import TroubleReport
+from .ops.alerts import Alerter
+from .ops.deadair import DeadAir
+from .ops.trouble import TroubleReport, rss_mb
 from .ops.session import SessionSaver, load_session, resume_commands, session_path
 from .render.worker import RenderWorker
 
@@ -76,6 +78,9 @@ class Engine(Conductor):
         self.watchdog = Watchdog({})  # systemd's, fed by the control thread (vamen.server.ops.sdnotify)
         self.trouble = TroubleReport(card=False)  # underruns and late loops in the log
         self.sinks: list = []  # loop sinks (notify, supercollider): the worker's listeners
+        self.alerts = Alerter(options.on_alert)  # dead air, devices, memory (vamen.server.ops.alerts)
+        self.dead_air = None  # vamen.server.ops.deadair, once the player is built
+        self.exit_code: int | None = None  # set when vamen decides to stop (the memory ceiling)
 
     # -- building ------------------------------------------------------------
     def start(self, background: bool = True) -> "Engine":
@@ -129,6 +134,9 @@ class Engine(Conductor):
         else:
             self.player = Player(self.sample_rate, longest, channels=2, fade=fade)
         self.player.gain = gain
+        if self.audio_process is not None:
+            self.audio_process.alerts = self.alerts
+        self.dead_air = DeadAir(o.dead_air, self.sample_rate, self.alerts.raise_, self._heal)
         self.tempo_map = TempoMap.start(self.sample_rate, tempo)
         self.control = Control(model.latent_dim, model.anchors, self.presets,
                                encode=self._encode, reply=self.reply,
@@ -222,14 +230,24 @@ class Engine(Conductor):
         """Encode a file inside the allowed folders (by its resolved name: the one checked)."""
         return self.model.encode_file(self.folders.check(path))
 
+    def _heal(self, step: int) -> str:
+        """Dead air's cure, step by step: render the playing bar again, then a new audio process."""
+        if step == 1 and self.audio_process is not None:
+            self.audio_process.replace("dead air that a new render did not cure")
+            return "replacing the audio process"
+        self.worker.redo(self.now_beat())
+        return "rendering the playing bar again"
+
     def health(self) -> dict:
         """The ``/vamen/state`` figures: the engine's own, then each part's ``health()``."""
-        parts = (self.worker, *self.sinks, self.midi, self.clock, self.osc, self.audio_process)
+        parts = (self.worker, *self.sinks, self.midi, self.clock, self.osc, self.audio_process,
+                 self.dead_air, self.alerts)
         errors = (self.last_error, self.worker.error,
                   getattr(self.audio_process, "error", ""), *(k.error for k in self.sinks))
         figures = {"uptime": round(time.time() - self.started_at, 1), "sample_rate": self.sample_rate,
                    "output": self.output_name, "underruns": self.player.underruns,
                    "starved": self.player.starved, "clipped": self.player.clipped,
+                   "broken_blocks": self.player.broken, "rss_mb": round(rss_mb(), 1),
                    "queue_depth": self.commands.qsize(),
                    "recording": str(self.options.record or ""),
                    "last_error": next((e for e in errors if e), "")}

@@ -198,6 +198,13 @@ RULES: tuple[Rule, ...] = (
     Rule("keep_cpu_awake", bool, False, "Ask Linux (PM QoS, /dev/cpu_dma_latency) to keep the CPUs out of "
          "deep sleep while playing: fewer underruns, more power. Needs root or a udev rule: "
          'KERNEL=="cpu_dma_latency", GROUP="audio", MODE="0660".'),
+    Rule("on_alert", str, None, "Run this command on each alert (dead air, device lost or back, audio "
+         "process replaced, memory): the kind and the message are its last two arguments and in "
+         "$VAMEN_ALERT_KIND and $VAMEN_ALERT_MESSAGE. At most once a minute a kind; killed after 10 s."),
+    Rule("dead_air", float, 4.0, "Seconds of silence or broken audio while the music should sound before "
+         "vamen alerts and heals [default: 4].", 1, 600),
+    Rule("max_rss_mb", int, None, "Memory ceiling in MB: above it vamen alerts, saves the session and exits "
+         "with status 75, for systemd to restart it [default: none].", 64, 1 << 20),
     # only in vamen.toml
     Rule("presets", Path, None, flag=None),
     Rule("lookahead", float, 0.6, "Seconds ahead of the playhead a loop is rendered, at most.", 0.1, 10,
@@ -265,7 +272,7 @@ def check_setting(name: str, value: Any) -> Any:
     kinds = _KINDS[rule.kind] + ((float,) if rule.kind is int else ())  # JSON may write 32 as 32.0
     if isinstance(value, bool) or not isinstance(value, kinds):
         raise ValueError(f"expected {_kind_words(rule)}, got {type(value).__name__}")
-    if rule.kind is int and float(value) != int(value):
+    if rule.kind is int and isinstance(value, float) and not value.is_integer():  # 2**53 + 1 is whole
         raise ValueError(f"expected a whole number, got {value!r}")
     return rule.checked(value)
 

@@ -39,8 +39,8 @@ from .recorder import write_wrapped
 
 # status slots (float64 each; integers are exact to 2**53)
 POSITION, UNDERRUNS, STARVED, BLOCKS, SWITCHES, SWITCH_TIME, CURRENT, LEAVING, \
-    ACKED, HEARTBEAT, EPOCH, STATE, TAP_WRITE, CALLBACK_MAX, SLOW, CLIPPED = range(16)
-STATUS_SLOTS = 16
+    ACKED, HEARTBEAT, EPOCH, STATE, TAP_WRITE, CALLBACK_MAX, SLOW, CLIPPED, BROKEN, AUDIBLE_AT = range(18)
+STATUS_SLOTS = 18
 RUNNING, STOPPED, DEAD = 1.0, 2.0, 3.0  # STATE values; 0 before the stream starts
 TAP_SECONDS = 2.0
 STARTUP_SECONDS = 1.0
@@ -101,6 +101,8 @@ class Callback:
         st[UNDERRUNS] = p.underruns
         st[STARVED] = p.starved
         st[CLIPPED] = p.clipped
+        st[BROKEN] = p.broken
+        st[AUDIBLE_AT] = p.audible_at
         st[BLOCKS] = p.blocks
         st[SWITCHES] = p.switches
         st[SWITCH_TIME] = p.switch_time
@@ -220,7 +222,9 @@ def main(argv: list[str] | None = None) -> int:
         player = Player(layout.sample_rate, layout.max_loop, channels=layout.channels,
                         fade=attach[2], pool=pool)
         player.position = int(attach[3])
-        player.underruns, player.starved, player.blocks, player.switches, player.clipped = attach[8]
+        (player.underruns, player.starved, player.blocks, player.switches, player.clipped,
+         player.broken) = attach[8]
+        player.audible_at = player.position
         player.gain, player.playing = float(attach[4]), bool(attach[5])
         player.publish(tuple(Cue(*c) for c in attach[7]))
         status[ACKED] = attach[6]

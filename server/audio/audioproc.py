@@ -112,6 +112,8 @@ class SharedPlayer:
     underruns = property(lambda self: int(self.status[ac.UNDERRUNS]))
     starved = property(lambda self: int(self.status[ac.STARVED]))
     clipped = property(lambda self: int(self.status[ac.CLIPPED]))
+    broken = property(lambda self: int(self.status[ac.BROKEN]))
+    audible_at = property(lambda self: int(self.status[ac.AUDIBLE_AT]))
     blocks = property(lambda self: int(self.status[ac.BLOCKS]))
     switches = property(lambda self: int(self.status[ac.SWITCHES]))
     switch_time = property(lambda self: float(self.status[ac.SWITCH_TIME]))
@@ -145,7 +147,8 @@ class SharedPlayer:
             cues = [(c.slot, c.start, c.bar, c.length, c.fade) for c in self.schedule]
             version = self.version
         st = self.status
-        counts = tuple(int(st[k]) for k in (ac.UNDERRUNS, ac.STARVED, ac.BLOCKS, ac.SWITCHES, ac.CLIPPED))
+        counts = tuple(int(st[k]) for k in (ac.UNDERRUNS, ac.STARVED, ac.BLOCKS, ac.SWITCHES, ac.CLIPPED,
+                                            ac.BROKEN))
         return ("attach", self.layout, self.fade, self.position, self._gain, self._playing,
                 version, cues, counts)
 
@@ -194,6 +197,8 @@ class ProcessOutput:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._up = False
+        self.alerts = None  # an Alerter (vamen.server.ops.alerts), told of losses and returns
+        self._replacing = ""  # why replace() killed the child
 
     # -- starting ---------------------------------------------------------------
     def probe(self, rate: int = 0) -> tuple[int, str]:
@@ -304,6 +309,13 @@ class ProcessOutput:
                 return
             self._recover()
 
+    def replace(self, why: str) -> None:
+        """Kill the audio process so the watcher starts a new one (dead air that re-rendering did not cure)."""
+        self._replacing = why
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+
     def _recover(self) -> None:
         """The stream died: say so once, then retry until a new child plays."""
         player = self._player
@@ -311,9 +323,21 @@ class ProcessOutput:
         self._up = False
         lost = time.monotonic()
         code = self._proc.poll() if self._proc is not None else None
-        why = "the device went away" if code in (3, None) else f"the audio process ended ({code})"
+        device = False
+        if self._replacing:
+            why, self._replacing = self._replacing, ""
+        elif code is None and player.status[ac.STATE] == ac.RUNNING:
+            why = "the audio process stopped advancing (hung)"
+        elif code in (3, None):
+            why, device = "the device went away", True
+        else:
+            why = f"the audio process ended ({code})"
         self.error = f"audio output lost: {why}"
         log.warning("audio output lost (%s); still rendering, retrying until it is back", why)
+        if self.alerts is not None:
+            self.alerts.raise_("device-lost" if device else "audio-replaced",
+                               f"audio output lost: {why}; retrying" if device
+                               else f"{why}: starting a new audio process")
         self._kill()
         attempt = 0
         while not self._stop.is_set():
@@ -338,6 +362,8 @@ class ProcessOutput:
             self.down_seconds += gone
             self.error = ""
             log.warning("audio output back after %.1f s", gone)
+            if self.alerts is not None:
+                self.alerts.raise_("device-back", f"audio output back after {gone:.1f} s")
             return
 
     def _kill(self) -> None:

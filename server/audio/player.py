@@ -26,6 +26,8 @@ NEVER = np.iinfo(np.int64).max
 CEILING = 10.0 ** (-1.0 / 20.0)
 RELEASE_SECONDS = 0.25  # the limiter comes back from full reduction to none over this long
 CLOCK_WINDOW = 1.0  # seconds per half of the window the sample clock is estimated over
+#: A block whose peak stays below this (-60 dBFS) is silent, for dead-air detection.
+AUDIBLE = 10.0 ** (-60.0 / 20.0)
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,8 @@ class Player:
         self.starved = 0  # blocks with nothing to play while playing
         self.blocks = 0
         self.clipped = 0  # output samples that reached full scale (|x| >= 1) before the last guard
+        self.broken = 0  # blocks that held NaN or inf, played as silence instead
+        self.audible_at = 0  # output sample where the last block above AUDIBLE ended
         self.switches = 0  # cues that took over (for latency measurement)
         self.switch_time = 0.0  # perf_counter() of the block where the last one did
         # monotonic time at which output sample 0 was due, from the callbacks'
@@ -178,10 +182,16 @@ class Player:
             mono[:] = 0.0
             if self.playing:
                 self.starved += 1
+        if not np.isfinite(np.dot(mono, mono)):
+            # a broken loop (NaN, inf) never reaches the speakers, nor the limiter's memory
+            mono[:] = 0.0
+            self.broken += 1
         self._apply_gain(mono, frames)
         self._limit(mono, frames)
         self._count_clipped(mono, frames)
         np.clip(mono, -1.0, 1.0, out=mono)  # the last guard: nothing may wrap around in a DAC
+        if mono.max() >= AUDIBLE or mono.min() <= -AUDIBLE:
+            self.audible_at = t0 + frames
         for ch in range(self.channels):
             out[:frames, ch] = mono
         self.position = t0 + frames

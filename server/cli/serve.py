@@ -78,7 +78,7 @@ def _run(engine) -> None:
     tty = sys.stderr.isatty()
     ticks = 0
     try:
-        while not stop.wait(1.0):
+        while not stop.wait(1.0) and engine.exit_code is None:
             ticks += 1
             tick()  # what the log held back in a minute that is over, in one line a kind
             if o.status and (tty or ticks % STATUS_EVERY_SECONDS == 0):
@@ -93,3 +93,5 @@ def _run(engine) -> None:
         tick(final=True)
     if o.record:
         click.echo(f"vamen: recorded {o.record}", err=True)
+    if engine.exit_code is not None:  # vamen chose to stop (the memory ceiling): systemd restarts it
+        sys.exit(engine.exit_code)

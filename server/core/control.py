@@ -505,6 +505,11 @@ class Control:
         """Messages for subscribers at ``beat``: ``/vamen/latent f...`` and ``/vamen/beat i bar f beat``."""
         return talkback.feedback(self.trajectory.at(beat), beat)
 
+    def tell(self, address: str, args: list) -> None:
+        """Send one message to every subscriber (alerts: :mod:`vamen.server.ops.alerts`)."""
+        for peer in self._subscribers:
+            self._reply(address, args, peer)
+
     def send_feedback(self, beat: float) -> None:
         """Send :meth:`feedback` to every subscriber through ``reply`` (the engine calls it each beat)."""
         if not len(self._subscribers):

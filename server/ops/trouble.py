@@ -9,9 +9,29 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 
 log = logging.getLogger("vamen")
+
+def rss_of(pid: int | str = "self") -> float | None:
+    """Resident memory of a process in MiB (Linux /proc), or None where it cannot be read."""
+    try:
+        with open(f"/proc/{pid}/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def rss_mb() -> float:
+    """Resident memory of this process in MiB (Linux /proc, else psutil)."""
+    rss = rss_of()
+    if rss is None:
+        import psutil
+
+        rss = psutil.Process().memory_info().rss / 2**20
+    return rss
+
 
 #: The shortest time between two trouble lines.
 REPORT_SECONDS = 60.0

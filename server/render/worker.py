@@ -108,6 +108,7 @@ class RenderWorker:
         # noted in ``error`` and the music goes on.
         self.listeners: list = []
         self._invalid_from: float | None = None
+        self._redo = False  # render again even what sounds the same (see redo)
         self._wake = threading.Condition()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -129,6 +130,15 @@ class RenderWorker:
             if trajectory is not None or tempo_map is not None or chops is not None:
                 self._invalid_from = (from_beat if self._invalid_from is None
                                       else min(self._invalid_from, from_beat))
+            self._wake.notify()
+
+    def redo(self, from_beat: float) -> None:
+        """Render again from ``from_beat`` on, the loop playing now included, forgetting
+        the bars kept for re-cutting: what dead air asks for first (:mod:`vamen.server.ops.deadair`)."""
+        with self._wake:
+            self._redo = True
+            self._invalid_from = (from_beat if self._invalid_from is None
+                                  else min(self._invalid_from, from_beat))
             self._wake.notify()
 
     # -- worker thread ---------------------------------------------------------
@@ -179,7 +189,10 @@ class RenderWorker:
         with self._wake:
             trajectory, tempo_map, chops = self.trajectory, self.tempo_map, self.chops
             iterations, invalid_from = self.iterations, self._invalid_from
+            redo, self._redo = self._redo, False
             self._invalid_from = None
+        if redo:
+            self._raw.clear()
         now = self.player.position
         now_beat = tempo_map.beat_at(now)
         if invalid_from is not None:
@@ -187,7 +200,7 @@ class RenderWorker:
         wanted = self._wanted_beats(now_beat, invalid_from, tempo_map)
         jobs = []
         moved = []
-        previous = self._slot_before(wanted[0]) if wanted else None
+        previous = self._slot_before(wanted[0]) if wanted and not redo else None
         for beat in wanted:
             point = np.asarray(trajectory.at(beat), dtype=np.float32)
             tempo = tempo_map.tempo_at(beat)
