@@ -1,14 +1,19 @@
 """The sound card's own process (vamen.server.audio.audioproc) on a real JACK dummy server.
 
 What an installation needs from it: the audio comes back by itself when the
-JACK server dies and returns, a crashed audio process is replaced, and a
-server that is killed takes its audio process with it (no orphan playing on).
+JACK server dies and returns, a crashed or hung audio process is replaced,
+each of them is told to the installation's own alert command (``--on-alert``),
+and a server that is killed takes its audio process with it (no orphan
+playing on).
 """
 import os
+import shlex
 import signal
+import sys
 import time
 
 import numpy as np
+import pytest
 
 from jackd import record
 from test_serve_jack import assert_continuous, served_on_jack
@@ -35,6 +40,18 @@ def audio_children(pid: int) -> list[int]:
     return found
 
 
+def alerting(tmp_path) -> tuple[list, "os.PathLike"]:
+    """``--on-alert`` arguments whose command writes each alert to a file, and that file."""
+    out = tmp_path / "alerts.txt"
+    note = [sys.executable, "-c", "import sys; open(sys.argv[1], 'a').write(sys.argv[2] + ': ' + sys.argv[3] + '\\n')",
+            str(out)]
+    return ["--on-alert", " ".join(shlex.quote(a) for a in note)], out
+
+
+def alerts(out) -> list[str]:
+    return out.read_text().splitlines() if out.exists() else []
+
+
 def playing(jack, seconds=1.0) -> np.ndarray:
     audio = record(jack, seconds, "vamen")[int(0.05 * RATE):, 0]
     assert np.sqrt(np.mean(audio ** 2)) > 1e-3, "vamen is silent"
@@ -42,7 +59,8 @@ def playing(jack, seconds=1.0) -> np.ndarray:
 
 
 def test_audio_comes_back_by_itself_after_the_jack_server_dies_and_returns(jack, tiny_model, tmp_path):
-    s = served_on_jack(jack, tiny_model, tmp_path)
+    flags, told = alerting(tmp_path)
+    s = served_on_jack(jack, tiny_model, tmp_path, *flags)
     try:
         playing(jack)
         bar_before = s.state()["bar"]
@@ -61,23 +79,42 @@ def test_audio_comes_back_by_itself_after_the_jack_server_dies_and_returns(jack,
         state = s.state()
         assert state["audio_restarts"] >= 1 and state["last_error"] == ""
         assert state["bar"] > bar_before  # musical time went on while the device was away
+        wait_for(lambda: len(alerts(told)) >= 2, 10, "the alert command's two runs")
+        said = alerts(told)
+        assert said[0].startswith("device-lost: audio output lost: the device went away"), said
+        assert said[1].startswith("device-back: audio output back after"), said
     finally:
         s.stop()
 
 
-def test_a_crashed_audio_process_is_replaced(jack, tiny_model, tmp_path):
-    s = served_on_jack(jack, tiny_model, tmp_path)
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGSTOP], ids=["killed", "hung"])
+def test_a_crashed_or_hung_audio_process_is_replaced_and_alerted(jack, tiny_model, tmp_path, how):
+    flags, told = alerting(tmp_path)
+    s = served_on_jack(jack, tiny_model, tmp_path, *flags)
     try:
         playing(jack)
         (child,) = audio_children(s.proc.pid)
-        os.kill(child, signal.SIGKILL)
+        lost = time.monotonic()
+        os.kill(child, how)  # SIGSTOP: alive, but stuck, as in a driver
         wait_for(lambda: [c for c in audio_children(s.proc.pid) if c != child], 5.0,
                  "a new audio process")
         wait_for(lambda: any(p.startswith("vamen:") for p in jack.ports()), 5.0,
                  "vamen's ports reappearing")
         assert_continuous(playing(jack, 1.5))
+        healed = time.monotonic() - lost
+        assert healed < 10.0, f"sound came back {healed:.1f} s after"
         assert s.state()["audio_restarts"] == 1
+        wait_for(lambda: len(alerts(told)) >= 2, 10, "the alert command's runs")
+        said = alerts(told)
+        why = "stopped advancing (hung)" if how == signal.SIGSTOP else "the audio process ended (-9)"
+        assert said[0].startswith("audio-replaced: ") and why in said[0], said
+        assert said[1].startswith("device-back: audio output back after"), said
     finally:
+        if how == signal.SIGSTOP:
+            try:
+                os.kill(child, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
         s.stop()
 
 
