@@ -85,6 +85,10 @@ def describe(state: dict, where: str) -> str:
         f"OSC dropped {get('osc_dropped', 0)} (not allowed {get('osc_denied', 0)}, "
         f"queue full {get('osc_busy', 0)})"
         + (f": {get('osc_dropped_by')}" if get("osc_dropped_by") else ""),
+        f"dead air {get('dead_air', 0)} ({float(get('dead_air_seconds', 0)):.1f} s in all"
+        + ("; now" if get("dead_air_now") else "") + f"), alerts {get('alerts', 0)}"
+        + (f" (last: {get('last_alert')})" if get("last_alert") else "")
+        + f", memory {float(get('rss_mb', 0)):.0f} MiB",
         f"last error: {get('last_error') or 'none'}",
     ]
     return "\n".join(lines)

@@ -18,6 +18,10 @@ Metrics (label values bounded: at most 16 named senders, then ``other``)::
     vamen_render_seconds{quantile="0.5"|"0.99"}  gauge  per loop, recent renders
     vamen_queued_loops                   gauge    loops rendered ahead
     vamen_command_queue_depth            gauge    commands waiting for the control thread
+    vamen_dead_air_total                 counter  silent or broken output while the music should sound
+    vamen_dead_air_seconds_total         counter  how long, in all
+    vamen_alerts_total                   counter  alerts raised (dead air, devices, memory)
+    vamen_resident_memory_mib            gauge    the server's resident memory
     vamen_osc_dropped_total{source="host:port",reason="rate"|"load"|"denied"|"busy"}  counter
     vamen_tempo_bpm                      gauge
     vamen_playing                        gauge    1 or 0
@@ -92,6 +96,13 @@ def exposition(health: dict, drops: Iterable[tuple[str, str, int]], tempo: float
            "OSC packets dropped, by sender and reason (rate, load, denied, busy).",
            [(f'{{source="{_label(source)}",reason="{_label(reason)}"}}', count)
             for source, reason, count in drops])
+    metric("vamen_dead_air_total", "counter", "Times the output was silent or broken while the music should "
+           "sound (see on-alert).", [("", health.get("dead_air", 0))])
+    metric("vamen_dead_air_seconds_total", "counter", "Seconds of dead air, in all.",
+           [("", health.get("dead_air_seconds", 0))])
+    metric("vamen_alerts_total", "counter", "Alerts raised: dead air, devices, memory.",
+           [("", health.get("alerts", 0))])
+    metric("vamen_resident_memory_mib", "gauge", "The server's resident memory.", [("", health.get("rss_mb", 0))])
     metric("vamen_tempo_bpm", "gauge", "Current tempo.", [("", tempo)])
     metric("vamen_playing", "gauge", "1 while playing, 0 when stopped.", [("", int(playing))])
     metric("vamen_info", "gauge", "Constant 1, labelled with the output and the version.",

@@ -65,6 +65,7 @@ def test_status_prints_the_figures(served):
                      text), text
     dropped = int(re.search(r"OSC dropped (\d+)", text).group(1))
     assert dropped >= 150 and served.flooder in text  # 200 sent, at most 10 + 50/s let through
+    assert re.search(r"dead air 0 \(0\.0 s in all\), alerts 0, memory \d+ MiB", text), text
     assert "last error: /vamen/preset/load: unknown preset 'nope'" in text
 
 
@@ -131,6 +132,7 @@ def test_metrics_serves_prometheus_text_with_the_figures(served):
     one = {name: value for (name, labels), value in samples.items() if not labels}
     assert one["vamen_uptime_seconds"] > 0
     assert one["vamen_underruns_total"] >= 0 and one["vamen_late_loops_total"] >= 0
+    assert one["vamen_dead_air_total"] == 0 and one["vamen_alerts_total"] == 0 and one["vamen_resident_memory_mib"] > 50
     assert one["vamen_tempo_bpm"] == 120.0 and one["vamen_playing"] == 1
     p50 = samples[("vamen_render_seconds", (("quantile", "0.5"),))]
     p99 = samples[("vamen_render_seconds", (("quantile", "0.99"),))]
