@@ -8,7 +8,7 @@ last few loops with the output sample they start at, so :meth:`Spectrograms.arou
 can say which one is playing now and which is queued next.
 
 The picture: :data:`WIDTH` frames by :data:`HEIGHT` bands spaced evenly in
-log frequency from 30 Hz to the Nyquist frequency, 60 dB of range below the
+log frequency from 40 Hz to the Nyquist frequency, 60 dB of range below the
 loop's loudest point, low frequencies at the bottom, a dark-to-amber
 colour map that stays readable in a dark room.
 
@@ -34,7 +34,7 @@ from vamen.server.sinks import Loop, LoopSink
 
 WIDTH, HEIGHT = 192, 72
 N_FFT = 1024
-LOWEST_HZ = 30.0
+LOWEST_HZ = 40.0
 RANGE_DB = 60.0
 KEPT = 12  # loops remembered: a bar's beats, plus what is queued ahead
 
@@ -75,9 +75,15 @@ def picture(audio: np.ndarray, sample_rate: int) -> np.ndarray:
     freqs = np.fft.rfftfreq(N_FFT, 1.0 / sample_rate)
     edges = np.geomspace(LOWEST_HZ, sample_rate / 2, HEIGHT + 1)
     band = np.clip(np.searchsorted(edges, freqs) - 1, -1, HEIGHT)
-    bands = np.zeros((WIDTH, HEIGHT + 2))
-    np.add.at(bands.T, band + 1, power.T)
-    bands = bands[:, 1:HEIGHT + 1]
+    sums = np.zeros((HEIGHT + 2, WIDTH))
+    np.add.at(sums, band + 1, power.T)
+    counts = np.bincount(band + 1, minlength=HEIGHT + 2)[1:HEIGHT + 1]
+    bands = (sums[1:HEIGHT + 1] / np.maximum(counts, 1)[:, None]).T  # mean power per band
+    # low bands narrower than one FFT bin hold none: read the spectrum at their centre instead
+    empty = counts == 0
+    if empty.any():
+        centres = np.sqrt(edges[:-1] * edges[1:])[empty]
+        bands[:, empty] = np.array([np.interp(centres, freqs, frame) for frame in power])
     db = 10 * np.log10(bands + 1e-12)
     level = np.clip((db - (db.max() - RANGE_DB)) / RANGE_DB, 0, 1)
     return _LUT[(level.T[::-1] * 255).astype(np.uint8)]

@@ -176,6 +176,7 @@
       g.beginPath(); g.moveTo(0, y); g.lineTo(w, y); g.stroke();
     }
     g.font = "12px system-ui, sans-serif";
+    const labelled = [];  // label boxes drawn: a label that would overlap one is left off (its dot stays)
     for (const p of points()) {
       const [x, y] = toPixel(project(p.z), w, h);
       g.fillStyle = p.kind === "preset" ? "#f5a030" : "#8a88a0";
@@ -183,7 +184,11 @@
       if (p.kind === "preset") { g.moveTo(x, y - 7); g.lineTo(x + 7, y); g.lineTo(x, y + 7); g.lineTo(x - 7, y); }
       else g.arc(x, y, 4, 0, 2 * Math.PI);
       g.fill();
-      g.fillText(p.name, x + 8, y - 6);
+      const box = [x + 8, y - 18, x + 8 + g.measureText(p.name).width, y - 4];
+      if (!labelled.some((b) => box[0] < b[2] && b[0] < box[2] && box[1] < b[3] && b[1] < box[3])) {
+        labelled.push(box);
+        g.fillText(p.name, x + 8, y - 6);
+      }
     }
     g.strokeStyle = "#5ad07a88"; g.lineWidth = 2; g.beginPath();
     trail.forEach((q, i) => { if (!q) return; const [x, y] = toPixel(q, w, h); if (i) g.lineTo(x, y); else g.moveTo(x, y); });
