@@ -134,7 +134,11 @@ def test_pressing_a_preset_loads_it(served, page):
                       COLD, "the preset's button")[0]
     page.execute_script("arguments[0].scrollIntoView({block: 'center'})", button)
     button.click()
-    wait_for(lambda: np.abs(_latent(served) - verse).max() < 2e-3, COLD, "the preset to load")
+    try:
+        wait_for(lambda: np.abs(_latent(served) - verse).max() < 2e-3, COLD, "the preset to load")
+    except AssertionError:
+        raise AssertionError(f"the preset did not load: {_latent(served)} vs {verse}; the page's errors: "
+                             f"{page.execute_script('return vamen.errors')}") from None
     assert console_errors(page) == []
 
 
