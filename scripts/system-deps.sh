@@ -16,6 +16,9 @@ packages=(
   puredata-core           # pd -nogui: runs patches/pd/vamen.pd
   ghc                     # ghci: runs TidalCycles
   libghc-tidal-dev        # Tidal 1.7 (patches/tidal/BootVamen.ghci)
+  # the web page's tests (tests/server/web/) drive a real headless browser through selenium
+  chromium
+  chromium-driver
 )
 
 missing=()

@@ -232,3 +232,40 @@ def bench_soak(engine, seconds: float, rate: int = 1000,
            if audio_rss else {}),
         **watch.figures(),
     }
+
+
+PAGE_COUNTS = ("underruns", "starved_blocks", "late_loops", "messages")
+
+
+def bench_soak_page(engine, seconds: float, rate: int, open_page: Callable[[str], object],
+                    rounds: int = 2, progress: Callable[[float], None] | None = None) -> dict:
+    """The soak in turns without and with the web page open, on one engine: what the page costs.
+
+    The web server runs throughout (``engine.start_web``). The run is cut
+    into ``2 * rounds`` equal turns, without a page then with one, so drift
+    over the run (a warming cache, a busy neighbour) falls on both sides
+    alike. ``open_page(url)`` opens a browser on the page before a turn with
+    it (not measured) and returns something with ``quit()``. Returns the
+    counts of each side summed (``without_page``, ``with_page``: underruns,
+    starved blocks, late loops, messages) and each turn's own figures.
+    """
+    web = engine.web or engine.start_web()
+    turn = seconds / (2 * rounds)
+    sides = {"without_page": dict.fromkeys(PAGE_COUNTS, 0), "with_page": dict.fromkeys(PAGE_COUNTS, 0)}
+    turns = []
+    done = 0.0
+    for _ in range(rounds):
+        for side in sides:
+            browser = open_page(web.url) if side == "with_page" else None
+            try:
+                figures = bench_soak(engine, turn, rate,
+                                     (lambda e, done=done: progress(done + e)) if progress else None)
+                figures["pages"] = web.health()["web_pages"]
+            finally:
+                if browser is not None:
+                    browser.quit()
+            done += turn
+            turns.append({"side": side, **figures})
+            for key in PAGE_COUNTS:
+                sides[side][key] += figures[key]
+    return {"seconds": round(seconds, 1), "rate": rate, "output": engine.output_name, **sides, "turns": turns}

@@ -293,6 +293,9 @@ class Conductor:
         """Send one message; whether it left (feedback to a subscriber that keeps failing stops)."""
         if address == "/vamen/error":
             self.note_error(args)
+        web = getattr(self, "web", None)
+        if web is not None and web.owns(to):  # a page's command: the answer goes to that page
+            return web.send(address, args, to)
         return self.osc is not None and self.osc.send(address, args, to)
 
     def note_error(self, args: list) -> None:

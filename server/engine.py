@@ -71,6 +71,7 @@ class Engine(Conductor):
         self.osc: OscServer | None = None
         self.encoder: EncodeWorker | None = None  # /vamen/encode off the control thread
         self.metrics = None  # the Prometheus endpoint (vamen.server.ops.metrics), when asked for
+        self.web = None  # the web page (vamen.server.web), when asked for
         self.midi = None  # the MIDI thread (vamen.server.midi), when MIDI is on
         self.clock = None  # who leads tempo and bar (vamen.server.clocks)
         self.autopilot = None  # vamen.server.sources.autopilot, when scenes are configured
@@ -172,6 +173,8 @@ class Engine(Conductor):
             self.metrics = MetricsServer(
                 lambda: {**self.health(), "tempo": self.control.tempo, "playing": self.control.playing},
                 guard, o.metrics_host, o.metrics_port).start()
+        if o.web_port is not None:
+            self.start_web(o.web_host, o.web_port)
         if midi is not None:
             self.midi = midi.start(self)
         if {"notify", "supercollider"} & set(o.sinks):
@@ -195,6 +198,26 @@ class Engine(Conductor):
                                             daemon=True)
             self._thread.start()
         return self
+
+    def start_web(self, host: str = "127.0.0.1", port: int = 0):
+        """Serve the web page (:mod:`vamen.server.web`) with OSC's allow-list and limits; returns it."""
+        from .web.server import WebServer
+        from .web.spectrogram import Spectrograms
+
+        o = self.options
+        player = self.player
+        spectrograms = Spectrograms(player.sample_rate, lambda: player.position).start()
+        guard = Guard(o.allow, o.osc_rate, o.osc_burst, o.osc_total)
+        try:
+            self.web = WebServer(self, spectrograms, guard, host, port).start()
+        except Exception:
+            spectrograms.close()
+            raise
+        self.web.spectrograms = spectrograms
+        self.worker.listeners.append(spectrograms)
+        if (exposure := self.web.exposure()) is not None:
+            o.notes.append(exposure)
+        return self.web
 
     def _resume(self, saved: dict) -> None:
         """Carry on from a saved session's move, walk and glide, through ordinary commands."""
@@ -241,7 +264,7 @@ class Engine(Conductor):
     def health(self) -> dict:
         """The ``/vamen/state`` figures: the engine's own, then each part's ``health()``."""
         parts = (self.worker, *self.sinks, self.midi, self.clock, self.osc, self.audio_process,
-                 self.dead_air, self.alerts)
+                 self.dead_air, self.alerts, self.web)
         errors = (self.last_error, self.worker.error,
                   getattr(self.audio_process, "error", ""), *(k.error for k in self.sinks))
         figures = {"uptime": round(time.time() - self.started_at, 1), "sample_rate": self.sample_rate,
@@ -280,6 +303,9 @@ class Engine(Conductor):
             self._thread.join(timeout=5)
         if self.osc is not None:
             self.osc.close()
+        if self.web is not None:
+            self.web.close()
+            self.web.spectrograms.close()
         for part in (self.encoder, self.metrics, getattr(self, "worker", None), *self.sinks,
                      self.output, self.recorder, self.cpu_awake):
             if part is not None:

@@ -191,6 +191,10 @@ RULES: tuple[Rule, ...] = (
     Rule("metrics_port", int, None, "Serve Prometheus metrics on http://127.0.0.1:PORT/metrics "
          "[default: off].", 0, 65535),
     Rule("metrics_host", str, "127.0.0.1", "Interface for --metrics-port [default: 127.0.0.1]."),
+    Rule("web_port", int, None, "Serve the web page (play and watch from a phone or a laptop) on "
+         "http://127.0.0.1:PORT/ [default: off].", 0, 65535, flag="--web"),
+    Rule("web_host", str, "127.0.0.1", "Interface for --web; the OSC allow-list (--allow) says who may "
+         "open the page [default: 127.0.0.1, this machine only]."),
     Rule("log", Path, None, "Write the log to this file, rotated (see --log-size, --log-count)."),
     Rule("log_size", str, 10 << 20, "Rotate the log at this size: 10M, 512K, 1G [default: 10M].",
          check=_size, metavar="SIZE", also=(int,)),

@@ -126,9 +126,12 @@ def latency(model_path, device, count, blocksize, awake, as_json):
 @click.option("--blocksize", type=click.IntRange(16, 8192), default=256, show_default=True)
 @click.option("--autopilot", type=click.Path(dir_okay=False, exists=True), default=None,
               help="Scenes to fly (as vamen serve --autopilot); the flood then only asks.")
+@click.option("--page", is_flag=True,
+              help="Take turns without and with the web page open in a headless Chromium (niced, "
+                   "standing in for a phone): what serving the page costs the audio.")
 @awake_option
 @json_option
-def soak(model_path, device, minutes, rate, blocksize, autopilot, awake, as_json):
+def soak(model_path, device, minutes, rate, blocksize, autopilot, page, awake, as_json):
     """A noise walk plus an OSC flood: underruns, late loops, memory growth."""
     from vamen.server.bench import bench_soak
 
@@ -136,6 +139,12 @@ def soak(model_path, device, minutes, rate, blocksize, autopilot, awake, as_json
 
     engine = _engine(model_path, device, blocksize, 1.0, autopilot, awake)
     seconds = minutes * 60.0
+    if page:
+        try:
+            _soak_page(engine, seconds, rate, minutes, as_json)
+        finally:
+            engine.close()
+        return
     try:
         with stderr_bar(int(seconds), "soak") as bar:
             done = [0]
@@ -157,6 +166,30 @@ def soak(model_path, device, minutes, rate, blocksize, autopilot, awake, as_json
         + (f"; {figures['rss_growth_after_warmup_pct']:+.2f} % after the first tenth)"
            if "rss_warm_mb" in figures else ")")
         + _steal_line(figures)))
+
+
+def _soak_page(engine, seconds, rate, minutes, as_json) -> None:
+    from vamen.server.bench import bench_soak_page
+    from vamen.server.web.browser import open_page
+
+    from .common import stderr_bar
+
+    with stderr_bar(int(seconds), "soak --page") as bar:
+        done = [0]
+
+        def progress(elapsed):
+            step = int(elapsed) - done[0]
+            if step > 0:
+                bar.update(step)
+                done[0] += step
+
+        figures = bench_soak_page(engine, seconds, rate, open_page, progress=progress)
+    a, b = figures["without_page"], figures["with_page"]
+    emit(figures, as_json, (
+        f"soak {minutes:g} min on {figures['output']}, {rate} OSC messages/s and a walk, in turns: "
+        f"without the page {a['underruns']} underruns, {a['late_loops']} late loops, {a['starved_blocks']} "
+        f"starved blocks; with the page open {b['underruns']} underruns, {b['late_loops']} late loops, "
+        f"{b['starved_blocks']} starved blocks"))
 
 
 def _steal_line(figures: dict) -> str:

@@ -74,6 +74,8 @@ def _run(engine) -> None:
         click.echo(f"vamen: {note}", err=True)
     click.echo(f"vamen: playing to {engine.output_name} at {engine.sample_rate} Hz; "
                f"OSC on {o.host}:{engine.osc.port}; Ctrl-C stops", err=True)
+    if engine.web is not None:
+        click.echo(f"vamen: web page on {engine.web.url}", err=True)
     sdnotify.notify(f"READY=1\nSTATUS=playing to {engine.output_name}; OSC on {o.host}:{engine.osc.port}")
     tty = sys.stderr.isatty()
     ticks = 0

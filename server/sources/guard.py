@@ -56,7 +56,7 @@ Drops
 
 Contents
 --------
-Guard           ``admit``, ``charge``, ``allows``, ``note_busy``, ``health``, ``drops``
+Guard           ``admit``, ``charge``, ``allows``, ``note_busy``, ``health``, ``drops``, ``senders``
 parse_networks  ``["192.168.1.0/24", "10.0.0.7"]`` -> networks, or ValueError
 exposure        one sentence about who can reach a bound address
 DEFAULT_RATE, DEFAULT_BURST, DEFAULT_TOTAL
@@ -320,6 +320,18 @@ class Guard:
                 self._verdicts.clear()
             self._verdicts[host] = verdict
         return verdict
+
+    def senders(self) -> list[str]:
+        """``"host:port"`` of the senders heard lately, the latest first (at most :data:`MAX_LISTED`)."""
+        for _ in range(3):  # the receive thread may add one while this reads
+            try:
+                heard = list(self._buckets)
+                break
+            except RuntimeError:
+                continue
+        else:
+            return []
+        return [_name(sender) for sender in reversed(heard[-MAX_LISTED:])]
 
     def drops(self) -> list[tuple[str, str, int]]:
         """``("host:port", reason, count)`` since start, most first.
