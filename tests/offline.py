@@ -16,3 +16,13 @@ def offline_engine(model, tmp_path, **options):
     values = dict(sinks=(), sample_rate=RATE, osc_port=0, presets=tmp_path / "p.json")
     values.update(options)
     return Engine(ServeOptions(**values), model, output_factory=OfflineOutput).start(background=False)
+
+
+def send(engine, address, *args):
+    """Send over real UDP from ``engine.client`` and let the control thread take it (its next turn)."""
+    from oscclient import message
+    from waiting import wait_for
+
+    engine.client.send(message(address, *args))
+    wait_for(lambda: not engine.commands.empty(), 5, f"{address} to arrive")
+    engine.turn()

@@ -7,14 +7,13 @@ and a server that is killed takes its audio process with it (no orphan
 playing on).
 """
 import os
-import shlex
 import signal
-import sys
 import time
 
 import numpy as np
 import pytest
 
+from clients import alert_command
 from jackd import record
 from test_serve_jack import assert_continuous, served_on_jack
 from waiting import wait_for
@@ -43,9 +42,7 @@ def audio_children(pid: int) -> list[int]:
 def alerting(tmp_path) -> tuple[list, "os.PathLike"]:
     """``--on-alert`` arguments whose command writes each alert to a file, and that file."""
     out = tmp_path / "alerts.txt"
-    note = [sys.executable, "-c", "import sys; open(sys.argv[1], 'a').write(sys.argv[2] + ': ' + sys.argv[3] + '\\n')",
-            str(out)]
-    return ["--on-alert", " ".join(shlex.quote(a) for a in note)], out
+    return ["--on-alert", alert_command(out)], out
 
 
 def alerts(out) -> list[str]:

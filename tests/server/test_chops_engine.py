@@ -10,7 +10,7 @@ import pytest
 
 from vamen.model.loopmodel import LoopModel
 
-from offline import BLOCK, RATE, offline_engine
+from offline import BLOCK, RATE, offline_engine, send
 from oscclient import Client, message
 from waiting import wait_for
 
@@ -25,13 +25,6 @@ def engine(tiny_model, tmp_path):
     yield e
     e.client.close()
     e.close()
-
-
-def send(engine, address, *args):
-    """Send over UDP and let the control thread take it (the next step's turn)."""
-    engine.client.send(message(address, *args))
-    wait_for(lambda: not engine.commands.empty(), 5, f"{address} to arrive")
-    engine.turn()
 
 
 def bars(engine, count):

@@ -4,19 +4,15 @@ alerted; a stop, gain 0 and a loop silent by design are not dead air.
 The engine runs the real model; a fault injector around it turns chosen renders into NaN, as a
 broken GPU driver or a bad checkpoint would.
 """
-import shlex
-import sys
-
 import numpy as np
 import pytest
 
 from vamen.model.loopmodel import LoopModel
 
-from offline import BLOCK, RATE, offline_engine
-from oscclient import Client, message
+from clients import alert_command
+from offline import BLOCK, RATE, offline_engine, send
+from oscclient import Client
 from waiting import wait_for
-
-NOTE = [sys.executable, "-c", "import sys; open(sys.argv[1], 'a').write(sys.argv[2] + ': ' + sys.argv[3] + '\\n')"]
 
 
 class BreakingModel:
@@ -41,19 +37,12 @@ class BreakingModel:
 def engine(tiny_model, tmp_path):
     alerts = tmp_path / "alerts.txt"
     model = BreakingModel(LoopModel.load(tiny_model, "cpu"))
-    command = " ".join(shlex.quote(str(a)) for a in [*NOTE, alerts])
-    e = offline_engine(model, tmp_path, fresh=True, dead_air=1.0, on_alert=command)
+    e = offline_engine(model, tmp_path, fresh=True, dead_air=1.0, on_alert=alert_command(alerts))
     e.breaking, e.alert_file = model, alerts
     e.client = Client(e.osc)
     yield e
     e.client.close()
     e.close()
-
-
-def send(engine, address, *args):
-    engine.client.send(message(address, *args))
-    wait_for(lambda: not engine.commands.empty(), 5, f"{address} to arrive")
-    engine.turn()
 
 
 def play(engine, seconds):

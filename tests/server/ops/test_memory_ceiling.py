@@ -1,12 +1,11 @@
 """A memory ceiling (``--max-rss-mb``) set below what vamen uses: it alerts, saves the session,
 exits with status 75, and a restart (what systemd's Restart=on-failure does) carries on."""
 import os
-import shlex
 import subprocess
 import sys
 import time
 
-from clients import Vamen, free_port
+from clients import Vamen, alert_command, free_port
 from oscclient import Client, message
 
 EXIT_MEMORY = 75
@@ -14,8 +13,6 @@ EXIT_MEMORY = 75
 
 def test_above_the_ceiling_vamen_alerts_saves_and_exits_75_and_a_restart_carries_on(tiny_model, tmp_path):
     out = tmp_path / "alerts.txt"
-    note = [sys.executable, "-c", "import sys; open(sys.argv[1], 'a').write(sys.argv[2] + ': ' + sys.argv[3] + '\\n')",
-            str(out)]
     port = free_port()
     first = Vamen(tiny_model, tmp_path, "--sink", "file", "--record", tmp_path / "a.wav", port=port)
     # moved somewhere, so the restart has something to carry on from
@@ -24,7 +21,7 @@ def test_above_the_ceiling_vamen_alerts_saves_and_exits_75_and_a_restart_carries
     first.stop()
     args = [sys.executable, "-m", "vamen.server.cli", "serve", "--model", str(tiny_model), "--osc-port", str(port),
             "--quiet", "--sink", "file", "--record", str(tmp_path / "b.wav"),
-            "--on-alert", " ".join(shlex.quote(a) for a in note)]
+            "--on-alert", alert_command(out)]
     env = dict(os.environ, XDG_DATA_HOME=str(tmp_path / "data"))
     started = time.monotonic()
     done = subprocess.run([*args, "--max-rss-mb", "64"], env=env, capture_output=True, text=True, timeout=120)
