@@ -13,8 +13,8 @@ steps summed: a sweep costs one command, not a hundred. On the way:
 - endless encoders: nudges for latent coordinates, steps from the current
   value for the rest;
 - pads: their action on note-on (velocity above 0), and CC buttons on a
-  press; ``walk/toggle`` reads the walk's depth; a pad holding a slice
-  (``chop/hold``) lets it go on note-off;
+  press; ``walk/toggle`` reads the walk's depth; a pad or button holding a
+  slice (``chop/hold``) lets it go on note-off or release;
 - MIDI learn: while a target waits, the next CC moved becomes a
   :class:`~.commands.Learned` command instead of acting;
 - clock and transport to the :class:`~.clock.ClockFollower`, when the
@@ -169,6 +169,8 @@ class Router:
             self._pressed[channel, number] = pressed
             if pressed and not was and self._listens(channel, button.channel):
                 self._act(batch, button)
+            elif was and not pressed:
+                self._let_go(batch, channel, button)
             return
         mapping = settings.cc.get(number)
         raw = value
@@ -262,11 +264,14 @@ class Router:
         self._act(batch, action)
 
     def _note_off(self, batch: _Batch, channel: int, note: int) -> None:
-        """A pad let go: a held slice (``chop/hold``) stops rolling; other pads ignore it."""
         action: NoteAction | None = self.settings.notes.get(note)
-        if action is None or not isinstance(action.command, c.ChopHold) or not self._listens(channel, action.channel):
-            return
-        batch.add(c.ChopRelease(action.command.slice, action.command.slices))
+        if action is not None:
+            self._let_go(batch, channel, action)
+
+    def _let_go(self, batch: _Batch, channel: int, action: NoteAction) -> None:
+        """A pad or button let go: a held slice (``chop/hold``) stops rolling; other actions ignore it."""
+        if isinstance(action.command, c.ChopHold) and self._listens(channel, action.channel):
+            batch.add(c.ChopRelease(action.command.slice, action.command.slices))
 
     def _act(self, batch: _Batch, action: NoteAction) -> None:
         cmd = action.command

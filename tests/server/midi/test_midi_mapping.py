@@ -220,6 +220,17 @@ def test_walk_toggle_and_random_spread():
     assert router.feed([(cc(5, 127), 0.0), (note(37), 0.0)]) == [c.Random(2.0)]
 
 
+def test_a_held_slice_is_let_go_on_note_off_or_a_button_release():
+    router = Router(settings({"takeover": False, "note": {"40": "chop/hold 4", "41": "random"},
+                              "button": {"64": "chop/hold 3 8"}}))
+    assert router.feed([(note(40), 0.0)]) == [c.ChopHold(4, 16)]
+    assert router.feed([(note(40, velocity=0), 0.0)]) == [c.ChopRelease(4, 16)]  # note-on 0 is note-off
+    assert router.feed([(mido.Message("note_off", note=40), 0.0)]) == [c.ChopRelease(4, 16)]
+    assert router.feed([(mido.Message("note_off", note=41), 0.0)]) == []  # other pads: nothing on release
+    assert router.feed([(cc(64, 127), 0.0)]) == [c.ChopHold(3, 8)]
+    assert router.feed([(cc(64, 0), 0.0)]) == [c.ChopRelease(3, 8)]
+
+
 def test_learn_turns_the_next_cc_into_a_binding_once():
     pending = ["latent/3"]
     router = Router(settings({"cc": {"1": "gain"}}), learning=lambda: pending[0])
