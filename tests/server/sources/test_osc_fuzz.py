@@ -176,3 +176,25 @@ def test_a_newline_in_an_address_cannot_split_a_refusal_or_forge_a_log_line():
         assert exc.address.startswith("/vamen/x\\n2026-01-01") and "\n" not in one_line(exc)
     else:
         raise AssertionError("an address with a newline was decoded")
+
+
+def test_packets_larger_than_any_vamen_takes_are_refused_before_they_are_read():
+    from vamen.server.sources.oscserver import MAX_ARGUMENTS, MAX_ELEMENTS, MAX_MESSAGE_BYTES
+
+    ping = build("/vamen/ping", [])
+    whole = BUNDLE + b"\x00" * 7 + b"\x01"
+    assert len(decode_packet(whole + (struct.pack(">i", len(ping)) + ping) * MAX_ELEMENTS)) == MAX_ELEMENTS
+    half = whole + (struct.pack(">i", len(ping)) + ping) * (MAX_ELEMENTS // 2 + 1)
+    refusals = {
+        "more than 128 messages": whole + (struct.pack(">i", len(half)) + half) * 2,  # in two bundles
+        "more than 128 elements": whole + (struct.pack(">i", 16) + whole) * (MAX_ELEMENTS + 1),
+        "more than 256 arguments": build("/dirt/play", [1] * (MAX_ARGUMENTS + 1)),
+        "vamen reads at most 8192": build("/vamen/encode", ["x" * MAX_MESSAGE_BYTES]),
+    }
+    for words, dgram in refusals.items():
+        try:
+            decode_packet(dgram)
+        except BadMessage as exc:
+            assert words in one_line(exc), (words, exc)
+        else:
+            raise AssertionError(f"not refused: {words}")
