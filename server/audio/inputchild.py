@@ -86,9 +86,8 @@ class InputCallback:
         started = time.perf_counter()
         now = time.monotonic()
         st = self.status
-        if status.input_overflow:
+        if status.input_overflow:  # counted; the clock's window forgets a lost block within 2 s
             st[OVERFLOWS] += 1
-            self._this_min = self._last_min = np.inf  # frames were lost: the old bounds are off
         bound = now - self.write / self.rate
         if now - self._window_start > CLOCK_WINDOW:
             self._window_start = now
