@@ -104,6 +104,13 @@ class Listener:
 
     # -- the listener's thread ---------------------------------------------------------
     def _run(self) -> None:
+        # The first encode loads the resampler and warms torch up: seconds on a small machine
+        # (librosa's first resample alone took 2.4 s here). Done now, on this thread, so the
+        # first bar a drummer plays is answered in the usual fraction of a second.
+        try:
+            self.encode(np.zeros(self.rate, dtype=np.float32), self.rate)
+        except Exception as exc:
+            self.error = f"cannot encode the input: {type(exc).__name__}: {exc}"
         pending: tuple | None = None
         while not self._stop.wait(POLL):
             self._scan()
