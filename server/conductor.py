@@ -43,6 +43,7 @@ class Conductor:
     _last_beat, _last_bar = -1, None
     _looked_at = 0  # output sample of the last look for dead air
     _weighed_at = 0.0  # monotonic time of the last look at the memory
+    listener = None
     _thread = None
 
     def _control_loop(self) -> None:
@@ -113,6 +114,10 @@ class Conductor:
             self.trouble.check(self.player.underruns, self.worker.late)
             bar = beat // BEATS_PER_BAR
             if bar != self._last_bar:
+                if self.listener is not None and self._last_bar is not None:  # the bar just ended: hear it
+                    begin = (bar - 1) * BEATS_PER_BAR
+                    self.listener.bar_ended(bar * BEATS_PER_BAR, self.tempo_map.sample_at(begin),
+                                            self.tempo_map.sample_at(bar * BEATS_PER_BAR))
                 self._last_bar = bar
                 self.save_session(bar * BEATS_PER_BAR)
         self._look_after()

@@ -8,6 +8,7 @@ is; it is the only thread that changes the control state and the tempo map.
 from __future__ import annotations
 
 import gc
+import math
 import queue
 import sys
 import threading
@@ -35,6 +36,7 @@ from .ops.alerts import Alerter
 from .ops.deadair import DeadAir
 from .ops.trouble import TroubleReport, rss_mb
 from .ops.session import SessionSaver, load_session, resume_commands, session_path
+from .render.listener import Listener
 from .render.worker import RenderWorker
 
 SLOWEST_TEMPO = 20.0
@@ -68,6 +70,9 @@ class Engine(Conductor):
         self.audio_process = None  # the sound card's child process (vamen.server.audio.audioproc)
         self.cpu_awake = None  # the PM QoS request of --keep-cpu-awake
         self.recorder = None
+        self.input = None  # the live input's child process (vamen.server.audio.inputproc), with --input
+        self.listener = None  # cuts and encodes the input bar by bar (vamen.server.render.listener)
+        self.input_recorder = None
         self.osc: OscServer | None = None
         self.encoder: EncodeWorker | None = None  # /vamen/encode off the control thread
         self.metrics = None  # the Prometheus endpoint (vamen.server.ops.metrics), when asked for
@@ -120,6 +125,8 @@ class Engine(Conductor):
         self.sample_rate, make_output, self.output_name = chosen.sample_rate, chosen.make, chosen.name
         self.trouble = TroubleReport(card=self.output_name != "timer")
         self.audio_process = chosen.process
+        if o.input:
+            self._open_input(o.input, chosen)
         self.session_file = session_path(o.presets)
         saved = None if o.fresh else load_session(self.session_file, model.latent_dim, check_setting)
         # carry on where the last run stopped; options given now still win
@@ -144,7 +151,8 @@ class Engine(Conductor):
                                extra_state=self.health, tempo=tempo, quantize=quantize,
                                gain=gain, quality=quality, seed=o.seed,
                                start=saved["centre"] if saved else None,
-                               subscription_expiry=o.subscription_expiry)
+                               subscription_expiry=o.subscription_expiry,
+                               listening=self.input is not None)
         if saved:
             self._resume(saved)
         self._start_autopilot(flight, saved)
@@ -192,6 +200,9 @@ class Engine(Conductor):
         self.output = make_output(self.player).start()
         self.clock = clock.start(self, background)
         if background:
+            if self.input is not None:
+                self.listener = Listener(self.input, self.player, lambda: float(self.output.latency or 0.0),
+                                         self._encode_bar, self.commands, self.input_recorder).start()
             self.encoder = EncodeWorker(self._encode, self.commands).start()
             self.worker.start()
             self._thread = threading.Thread(target=self._control_loop, name="vamen-control",
@@ -233,6 +244,33 @@ class Engine(Conductor):
         self.options.record = path
         self.recorder = WavRecorder(path, self.sample_rate, self.player.channels).start()
         self.player.taps.append(self.recorder)
+        if self.input is not None:  # the input beside it, so a set can be heard back as it was played
+            self.input_recorder = WavRecorder(input_recording(path), self.sample_rate,
+                                              self.input.layout.channels).start()
+
+    def _open_input(self, name: str, chosen) -> None:
+        """Start listening to ``--input``; a missing device stops the start in one line."""
+        from .audio.inputproc import ProcessInput
+
+        self.input = ProcessInput(name, self.sample_rate, self.options.blocksize or 256)
+        try:
+            self.input.start()
+        except Exception:
+            self.input.close()
+            self.input = None
+            if chosen.process is not None:
+                chosen.process.close()
+            raise
+
+    def _encode_bar(self, audio: np.ndarray, rate: int) -> np.ndarray:
+        """One bar of the input (mono, at ``rate``) as a latent point, as /vamen/encode does a file's bar."""
+        model_rate = self.model.config.sample_rate
+        if rate != model_rate:
+            import librosa
+
+            audio = librosa.resample(np.ascontiguousarray(audio, dtype=np.float32), orig_sr=rate,
+                                     target_sr=model_rate)
+        return self.model.encode_loops(audio[None])[0]
 
     def _start_autopilot(self, flight, saved: dict | None) -> None:
         """The session saver, systemd's watchdog, and the autopilot when there are scenes."""
@@ -264,15 +302,19 @@ class Engine(Conductor):
     def health(self) -> dict:
         """The ``/vamen/state`` figures: the engine's own, then each part's ``health()``."""
         parts = (self.worker, *self.sinks, self.midi, self.clock, self.osc, self.audio_process,
-                 self.dead_air, self.alerts, self.web)
+                 self.dead_air, self.alerts, self.web, self.listener)
         errors = (self.last_error, self.worker.error,
-                  getattr(self.audio_process, "error", ""), *(k.error for k in self.sinks))
+                  getattr(self.audio_process, "error", ""), getattr(self.input, "error", ""),
+                  getattr(self.listener, "error", ""), *(k.error for k in self.sinks))
         figures = {"uptime": round(time.time() - self.started_at, 1), "sample_rate": self.sample_rate,
                    "output": self.output_name, "underruns": self.player.underruns,
                    "starved": self.player.starved, "clipped": self.player.clipped,
                    "broken_blocks": self.player.broken, "rss_mb": round(rss_mb(), 1),
                    "queue_depth": self.commands.qsize(),
                    "recording": str(self.options.record or ""),
+                   "input_recording": str(self.input_recorder.path) if self.input_recorder else "",
+                   "output_latency_ms": round(1000.0 * float(getattr(self.output, "latency", 0.0) or 0.0), 2),
+                   "next_bar_at": self.next_bar_at(),
                    "last_error": next((e for e in errors if e), "")}
         for part in parts:
             if part is not None:
@@ -280,6 +322,15 @@ class Engine(Conductor):
         figures.update(self.autopilot.state(self.now_beat()) if self.autopilot is not None else off_state())
         figures["cpu_awake"] = int(self.cpu_awake is not None and self.cpu_awake.holding)
         return figures
+
+    def next_bar_at(self) -> str:
+        """When the next bar line is heard, in epoch seconds (a string: OSC floats are too coarse)."""
+        now = time.monotonic()
+        beat = self.tempo_map.beat_at(self.player.sample_at(now))
+        sample = self.tempo_map.sample_at((math.floor(beat / BEATS_PER_BAR) + 1) * BEATS_PER_BAR)
+        heard = now + (sample - self.player.sample_at(now)) / self.sample_rate
+        heard += float(getattr(self.output, "latency", 0.0) or 0.0)
+        return f"{heard - now + time.time():.6f}"
 
     def status_line(self) -> str:
         beat = self.now_beat()
@@ -306,12 +357,18 @@ class Engine(Conductor):
         if self.web is not None:
             self.web.close()
             self.web.spectrograms.close()
-        for part in (self.encoder, self.metrics, getattr(self, "worker", None), *self.sinks,
-                     self.output, self.recorder, self.cpu_awake):
+        for part in (self.listener, self.input, self.encoder, self.metrics, getattr(self, "worker", None),
+                     *self.sinks, self.output, self.recorder, self.input_recorder, self.cpu_awake):
             if part is not None:
                 part.close()
         if getattr(self, "control", None) is not None:
             self.save_session()  # the latest: a change asked for just before the stop counts
+
+
+def input_recording(path: Path) -> Path:
+    """Where ``--record PATH`` puts the input: ``set.wav`` -> ``set-input.wav``."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}-input{path.suffix or '.wav'}")
 
 
 def _first(*values):

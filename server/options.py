@@ -146,6 +146,8 @@ RULES: tuple[Rule, ...] = (
     Rule("sinks", str, ("soundcard",), "Where the sound goes; repeat for several [default: soundcard].",
          choices=SINKS, many=True, flag="--sink", key="sink"),
     Rule("device", str, None, "Output device name (substring; see `vamen devices`)."),
+    Rule("input", str, None, "Audio input to listen to, bar by bar, and follow with /vamen/follow: a "
+         "sound card input or JACK (name substring or index; see `vamen devices`) [default: none]."),
     Rule("midi", str, None, "MIDI input name (substring; see `vamen devices`)."),
     Rule("clock", str, "internal", "Who leads the tempo and bar: vamen, the MIDI input's clock, or the "
          "Ableton Link session [default: internal].", choices=CLOCKS),

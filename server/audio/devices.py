@@ -1,4 +1,4 @@
-"""Audio outputs and MIDI inputs: what this machine has, and the one a user named.
+"""Audio outputs and inputs, MIDI inputs: what this machine has, and the one a user named.
 
 Every function here survives a machine without the part: no PortAudio
 library, no sound card, no MIDI backend. The ``scan_*`` functions return the
@@ -117,13 +117,8 @@ def rescan_audio() -> bool:
     return True
 
 
-def scan_outputs() -> tuple[list[dict], str | None]:
-    """Every device with output channels, and why the list is empty when it is.
-
-    Each entry: ``index``, ``name``, ``hostapi``, ``label`` (``"host api: name"``,
-    the string to pass to ``--device``), ``max_output_channels``,
-    ``default_samplerate``, ``is_default``.
-    """
+def _scan(kind: str) -> tuple[list[dict], str | None]:
+    """Every device with ``kind`` ("output" or "input") channels, and why the list is empty."""
     sd, reason = _sounddevice()
     if sd is None:
         return [], reason
@@ -133,27 +128,44 @@ def scan_outputs() -> tuple[list[dict], str | None]:
     except Exception as exc:  # PortAudio errors are not worth a traceback here
         return [], f"PortAudio could not list devices ({_one_line(exc)})"
     try:
-        default = int(sd.query_devices(kind="output")["index"])
-    except Exception:  # no default output device: a PortAudioError
+        default = int(sd.query_devices(kind=kind)["index"])
+    except Exception:  # no default device of that kind: a PortAudioError
         default = None
-    outputs = []
+    channels = f"max_{kind}_channels"
+    found = []
     for index, info in enumerate(devices):
-        if info["max_output_channels"] <= 0:
+        if info[channels] <= 0:
             continue
         hostapi = hostapis[info["hostapi"]]["name"]
-        outputs.append({
+        found.append({
             "index": index,
             "name": info["name"],
             "hostapi": hostapi,
             "label": f"{hostapi}: {info['name']}",
-            "max_output_channels": int(info["max_output_channels"]),
+            channels: int(info[channels]),
             "default_samplerate": float(info["default_samplerate"]),
             "is_default": index == default,
         })
-    if outputs:
-        return outputs, None
+    if found:
+        return found, None
     apis = ", ".join(api["name"] for api in hostapis) or "none"
-    return [], f"PortAudio lists no output devices (host APIs: {apis}; no sound card or running JACK server)"
+    return [], (f"PortAudio lists no {kind} devices (host APIs: {apis}; "
+                "no sound card or running JACK server)")
+
+
+def scan_outputs() -> tuple[list[dict], str | None]:
+    """Every device with output channels, and why the list is empty when it is.
+
+    Each entry: ``index``, ``name``, ``hostapi``, ``label`` (``"host api: name"``,
+    the string to pass to ``--device``), ``max_output_channels``,
+    ``default_samplerate``, ``is_default``.
+    """
+    return _scan("output")
+
+
+def scan_inputs() -> tuple[list[dict], str | None]:
+    """Every device with input channels (``max_input_channels``), as :func:`scan_outputs`."""
+    return _scan("input")
 
 
 def list_outputs() -> list[dict]:
@@ -178,19 +190,37 @@ def find_output(name: str | None = None) -> tuple[int, float]:
                 return out["index"], out["default_samplerate"]
         raise NoOutputDevice("no default audio output device; choose one with --device "
                              f"({_names(outputs)})")
+    return _match(name, outputs, "output")
+
+
+def find_input(name: str) -> tuple[int, float, int]:
+    """``(device index, sample rate, input channels)`` of the input ``name`` names.
+
+    Matched as :func:`find_output` matches outputs. Raises :class:`DeviceError`
+    saying which inputs there are when ``name`` matches none (or several).
+    """
+    inputs, reason = scan_inputs()
+    if not inputs:
+        raise DeviceError(f"no audio input matches {name!r}: {reason}")
+    index, rate = _match(name, inputs, "input")
+    channels = next(i["max_input_channels"] for i in inputs if i["index"] == index)
+    return index, rate, channels
+
+
+def _match(name: str, devices: list[dict], kind: str) -> tuple[int, float]:
     query = name.strip().lower()
     if query.isdigit():
-        for out in outputs:
-            if out["index"] == int(query):
-                return out["index"], out["default_samplerate"]
-    exact = [o for o in outputs if query in (o["name"].lower(), o["label"].lower())]
-    matches = exact or [o for o in outputs
-                        if query in o["name"].lower() or query in o["label"].lower()]
+        for dev in devices:
+            if dev["index"] == int(query):
+                return dev["index"], dev["default_samplerate"]
+    exact = [d for d in devices if query in (d["name"].lower(), d["label"].lower())]
+    matches = exact or [d for d in devices
+                        if query in d["name"].lower() or query in d["label"].lower()]
     if len(matches) == 1:
         return matches[0]["index"], matches[0]["default_samplerate"]
     if not matches:
-        raise DeviceError(f"no audio output matches {name!r}; available: {_names(outputs)}")
-    raise DeviceError(f"{name!r} matches several audio outputs: {_names(matches)}; be more specific")
+        raise DeviceError(f"no audio {kind} matches {name!r}; available: {_names(devices)}")
+    raise DeviceError(f"{name!r} matches several audio {kind}s: {_names(matches)}; be more specific")
 
 
 def _names(outputs: list[dict]) -> str:

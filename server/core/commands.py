@@ -26,6 +26,7 @@ Contents
 Command                     base class: ``source``, ``at``, ``address``, ``to_osc()``
 SetLatent, SetCoord, Nudge, Glide, Random, Morph, Interp, Walk, Anchor
 Encode, Encoded, PresetSave, PresetLoad, PresetList, AnchorList
+Follow, Heard               live input: how much to follow it, and what a bar of it encoded to
 Tempo, Quantize, Play, Stop, Gain, Quality
 State, Subscribe, Unsubscribe, Ping, MidiLearn, AutopilotSwitch
 ChopSteps, ChopReverse, ChopRoll   live chops (:mod:`vamen.server.core.chops`)
@@ -230,6 +231,28 @@ class Encoded(Command):
     point: tuple[float, ...] = ()
     error: str = ""
     address: ClassVar[str] = "/vamen/encode"
+
+
+@dataclass(frozen=True)
+class Follow(Command):
+    """Follow the live input: 0 ignores it, 1 plays the input's point; glide over ``beats``."""
+
+    amount: float
+    beats: float | None = None
+    address: ClassVar[str] = "/vamen/follow"
+
+
+@dataclass(frozen=True)
+class Heard(Command):
+    """One bar of the live input, encoded off the control thread.
+
+    Not an OSC message: the listener (:mod:`vamen.server.render.listener`)
+    builds it once the bar that ended on beat ``beat`` is encoded.
+    """
+
+    point: tuple[float, ...]
+    beat: float
+    address: ClassVar[str] = "/vamen/input"
 
 
 @dataclass(frozen=True)

@@ -118,6 +118,8 @@ class Control:
         Initial point (default: the centre of the latent space).
     subscription_expiry : float
         Seconds a ``/vamen/subscribe`` lasts unless renewed (default 60).
+    listening : bool
+        Whether there is a live input (``--input``) to follow.
     """
 
     def __init__(self, latent_dim: int, anchors: Mapping[str, Any], presets: PresetStore, *,
@@ -125,7 +127,7 @@ class Control:
                  extra_state: Callable[[], dict] | None = None, tempo: float = 120.0,
                  quantize: float = 1.0, gain: float = 1.0, quality: int = 32,
                  start: Any = None, seed: int | None = None,
-                 subscription_expiry: float = talkback.EXPIRY) -> None:
+                 subscription_expiry: float = talkback.EXPIRY, listening: bool = False) -> None:
         self.latent_dim = int(latent_dim)
         self.points = Points(self.latent_dim, anchors, presets, seed)
         self._encode = encode
@@ -141,6 +143,7 @@ class Control:
         self._quality = int(quality)
         self._subscribers = talkback.Subscribers(MAX_SUBSCRIBERS, subscription_expiry)
         self._midi_learn: str | None = None
+        self._listening = bool(listening)
         self._chops = ChopPlan()
         self._chop: Chop | None = None  # the latest asked for (in force from its landing beat)
 
@@ -297,6 +300,28 @@ class Control:
     def _anchor(self, cmd: c.Anchor, now: float, land: float) -> Change:
         (point,) = self.points.resolve(cmd.point)
         return self._go(point, now, land)
+
+    def _follow(self, cmd: c.Follow, now: float, land: float) -> Change:
+        beats = 0.0 if cmd.beats is None else cmd.beats
+        self._finite(cmd.amount, beats)
+        if not 0.0 <= cmd.amount <= 1.0 or beats < 0:
+            raise Refused(f"amount must be within 0..1 and beats >= 0, got {cmd.amount:g} and {beats:g}")
+        if cmd.amount > 0 and not self._listening:
+            raise Refused("there is no audio input to follow: start vamen serve with --input NAME "
+                          "(vamen devices lists the names)")
+        self._course.follow(float(cmd.amount), now, land, float(beats))
+        return self._change(land, "trajectory")
+
+    def _heard(self, cmd: c.Heard, now: float, land: float) -> Change | None:
+        """A bar of the input, encoded: in force from the next bar line that can still change."""
+        try:
+            point = motion.as_point(cmd.point, self.latent_dim)
+        except ValueError as exc:
+            raise Refused(f"the input's bar did not encode to a point: {exc}") from None
+        bar_line = math.ceil(now / BEATS_PER_BAR - 1e-9) * BEATS_PER_BAR
+        if not self._course.hear(point, now, bar_line):
+            return None
+        return self._change(bar_line, "trajectory")
 
     def _walk_cmd(self, cmd: c.Walk, now: float, land: float) -> Change:
         rate = self._course.walk.rate if cmd.rate is None else cmd.rate
@@ -496,14 +521,17 @@ class Control:
             self._course.walk.depth, self._course.walk.rate, self._course.walk.seed, bar, beat, len(self.points.anchors),
             len(self.presets), len(self._subscribers), self._midi_learn or "",
             chop.describe() if (chop := self._chops.cut_at(now_beat)) is not None else "",
+            self._course.amount_at(now_beat),
+            "" if (heard := self._course.heard_at(now_beat)) is None else talkback.latent_string(heard),
         )
         return talkback.state_args(dict(zip(talkback.STATE_KEYS, values)), self._extra_state)
 
     # -- feedback ----------------------------------------------------------------
 
     def feedback(self, beat: float) -> list[tuple[str, list]]:
-        """Messages for subscribers at ``beat``: ``/vamen/latent f...`` and ``/vamen/beat i bar f beat``."""
-        return talkback.feedback(self.trajectory.at(beat), beat)
+        """Messages for subscribers at ``beat``: ``/vamen/latent f...``, ``/vamen/beat i bar f beat``,
+        and ``/vamen/input/latent f...`` once the live input has been heard."""
+        return talkback.feedback(self.trajectory.at(beat), beat, self._course.heard_at(beat))
 
     def tell(self, address: str, args: list) -> None:
         """Send one message to every subscriber (alerts: :mod:`vamen.server.ops.alerts`)."""
@@ -524,7 +552,7 @@ class Control:
 _HANDLERS: dict[type, Callable[[Control, Any, float, float], Change | None]] = {
     c.SetLatent: Control._set_latent, c.SetCoord: Control._set_coord, c.Nudge: Control._nudge,
     c.Glide: Control._glide_cmd, c.Random: Control._random, c.Morph: Control._morph,
-    c.Interp: Control._interp, c.Walk: Control._walk_cmd, c.Anchor: Control._anchor,
+    c.Interp: Control._interp, c.Walk: Control._walk_cmd, c.Follow: Control._follow, c.Heard: Control._heard, c.Anchor: Control._anchor,
     c.Encode: Control._encode_cmd, c.Encoded: Control._encoded, c.PresetSave: Control._preset_save,
     c.PresetLoad: Control._preset_load, c.PresetList: Control._preset_list,
     c.AnchorList: Control._anchor_list,

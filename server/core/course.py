@@ -1,7 +1,9 @@
 """The course of a performance through latent space: a centre path and a walk.
 
 Performers move the *centre* (sets, nudges, glides, morphs, anchors,
-presets); a noise *walk*, when on, circles whatever the centre does. Every
+presets); the live input, when followed, pulls that centre towards the
+point its last bar was heard at (:class:`~vamen.server.core.motion.Follow`);
+a noise *walk*, when on, circles whatever the centre does. Every
 change lands at a beat: before it the old course holds, from it the new one,
 so :attr:`Course.trajectory` is valid for every beat from now on and the
 render worker can re-render any bar it likes. History older than ``now_beat``
@@ -83,6 +85,8 @@ class Course:
         self._centre: motion.Trajectory = motion.Still(self._target)
         self._walk = WalkSettings()
         self._walker: motion.Walk | None = None
+        self._amount: motion.Trajectory = motion.Still(np.zeros(1))  # how much to follow the input
+        self._heard: motion.Trajectory | None = None  # where the input's bars were heard
         self._trajectory: motion.Trajectory = self._centre
 
     trajectory = property(lambda self: self._trajectory, doc="Where the loop is at any beat from now on.")
@@ -92,7 +96,45 @@ class Course:
 
     def snapshot(self) -> tuple:
         """Comparable state: target values, then the trajectory objects (by identity)."""
-        return tuple(self._target.tolist()), self._centre, self._walker, self._trajectory, self._walk
+        return (tuple(self._target.tolist()), self._centre, self._walker, self._trajectory, self._walk,
+                self._amount, self._heard)
+
+    def amount_at(self, beat: float) -> float:
+        """How much the input is followed at ``beat`` (0..1)."""
+        return min(1.0, max(0.0, float(self._amount.at(beat)[0])))
+
+    def heard_at(self, beat: float) -> np.ndarray | None:
+        """The input's point in force at ``beat``, or None before any bar was heard."""
+        return None if self._heard is None else self._heard.at(beat)
+
+    def follow(self, amount: float, now_beat: float, from_beat: float, beats: float = 0.0) -> None:
+        """Follow the input by ``amount`` (0..1) from ``from_beat``, gliding over ``beats``."""
+        start = np.array([self.amount_at(from_beat)])
+        segment: motion.Trajectory = (motion.Morph(start, [amount], from_beat, beats, "linear") if beats > 0
+                                      else motion.Still([amount]))
+        self._amount = motion.switch(motion.settle(self._amount, now_beat), segment, from_beat)
+        self._land(self._walker, now_beat, from_beat)
+
+    def hear(self, point: np.ndarray, now_beat: float, from_beat: float) -> bool:
+        """The input was heard at ``point``, in force from ``from_beat``: whether the audio follows.
+
+        Heard while not following, the point is kept (following starts from
+        it) and the trajectory stays as it was.
+        """
+        still = motion.Still(motion.as_point(point, self._target.size))
+        self._heard = still if self._heard is None else motion.switch(
+            motion.settle(self._heard, now_beat), still, from_beat)
+        amount = motion.settle(self._amount, now_beat)
+        if isinstance(amount, motion.Still) and float(amount.point[0]) <= 0.0:
+            return False
+        self._land(self._walker, now_beat, from_beat)
+        return True
+
+    def _followed(self) -> motion.Trajectory:
+        """The centre as heard: pulled towards the input where it is followed."""
+        if self._heard is None:
+            return self._centre
+        return motion.Follow(self._centre, self._heard, self._amount)
 
     def go(self, target: np.ndarray, now_beat: float, from_beat: float, beats: float = 0.0,
            curve: str = "linear") -> None:
@@ -161,8 +203,9 @@ class Course:
         """Wrap the centre in ``walker`` (or not) and switch to the result at ``from_beat``."""
         if walker is not None and walker.depth == 0.0 and walker.depth_at(from_beat) == 0.0:
             walker = None  # faded out: the walk is over
+        centre = self._followed()
         if walker is not None:
-            walker = dataclasses.replace(walker, centre=self._centre)
+            walker = dataclasses.replace(walker, centre=centre)
         self._walker = walker
-        full = walker if walker is not None else self._centre
+        full = walker if walker is not None else centre
         self._trajectory = motion.switch(motion.settle(self._trajectory, now_beat), full, from_beat)

@@ -17,6 +17,7 @@ Morph           the same with a curve: ``linear``, ``smooth`` or ``slerp``
 Interp          a static point a fraction of the way between two points
 Walk            a smooth seeded noise walk around another trajectory
 Switch          one trajectory before a beat, another from it on
+Follow          the performer's path pulled towards what the live input was heard playing
 switch          build a Switch, dropping segments the new one hides
 settle          an equivalent, smaller trajectory for beats >= a given beat
 prior_point     a draw from the standard-normal prior
@@ -302,6 +303,31 @@ class Walk:
 
 
 @dataclass(frozen=True, eq=False)
+class Follow:
+    """``own`` (the performer's path) pulled a fraction ``amount`` of the way to ``heard``.
+
+    ``heard`` is where the live input's bars were encoded, each from the bar
+    line it lands on (None before any was heard); ``amount`` is a
+    one-coordinate trajectory (0 ignores the input, 1 plays the heard point),
+    so a change of amount glides like any move.
+    """
+
+    own: Trajectory
+    heard: Trajectory | None
+    amount: Trajectory
+
+    def amount_at(self, beat: float) -> float:
+        return min(1.0, max(0.0, float(self.amount.at(beat)[0])))
+
+    def at(self, beat: float) -> np.ndarray:
+        own = self.own.at(beat)
+        amount = self.amount_at(beat)
+        if self.heard is None or amount <= 0.0:
+            return own
+        return blend(own, self.heard.at(beat), amount)
+
+
+@dataclass(frozen=True, eq=False)
 class Switch:
     """Follow ``before`` until ``beat``, then ``after``: how a change lands."""
 
@@ -338,6 +364,11 @@ def settle(trajectory: Trajectory, beat: float) -> Trajectory:
         return Switch(settle(trajectory.before, beat), settle(trajectory.after, beat), trajectory.beat)
     if isinstance(trajectory, Morph) and trajectory.end_beat <= beat:
         return Still(trajectory.end)
+    if isinstance(trajectory, Follow):
+        own, amount = settle(trajectory.own, beat), settle(trajectory.amount, beat)
+        if trajectory.heard is None or (isinstance(amount, Still) and float(amount.point[0]) <= 0.0):
+            return own  # not following, nor about to
+        return Follow(own, settle(trajectory.heard, beat), amount)
     if isinstance(trajectory, Walk):
         centre = settle(trajectory.centre, beat)
         if trajectory.depth == 0.0 and trajectory.depth_at(beat) == 0.0:

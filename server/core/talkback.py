@@ -26,12 +26,15 @@ owns an instance and calls these from the control thread.
     chop        s   the chop pattern heard at now_beat ('' for the plain loop):
                     slices by step, then `` r`` reversed steps and `` x`` step:count rolls,
                     e.g. ``0,0,4,-1 r2 x3:4``
+    follow      f   how much the live input is followed at now_beat, 0..1
+    input_latent s  the live input's point in force at now_beat ('' before any bar was heard)
 
 The latent travels as one string so the list stays strict ``key, value``
 pairs; clients split it on commas (``"0.1250,-1.0000,..."``).
 
 Feedback, sent to every subscriber each beat: ``/vamen/latent f...`` (one
-float per coordinate) and ``/vamen/beat i bar f beat`` (as in the state).
+float per coordinate), ``/vamen/beat i bar f beat`` (as in the state) and,
+once the live input has been heard, ``/vamen/input/latent f...`` (its point).
 
 Contents
 --------
@@ -55,7 +58,7 @@ from vamen.server.core.constants import BEATS_PER_BAR
 
 STATE_KEYS = ("latent", "latent_dim", "tempo", "quantize", "playing", "gain", "quality", "glide",
               "walk_depth", "walk_rate", "walk_seed", "bar", "beat", "anchors", "presets",
-              "subscribers", "midi_learn", "chop")
+              "subscribers", "midi_learn", "chop", "follow", "input_latent")
 
 Peer = tuple[str, int]
 
@@ -104,10 +107,14 @@ def state_args(pairs: dict[str, Any], extra_state: Callable[[], dict] | None = N
     return out
 
 
-def feedback(latent: np.ndarray, beat: float) -> list[tuple[str, list]]:
-    """``[("/vamen/latent", [f...]), ("/vamen/beat", [bar, beat_in_bar])]`` for one beat."""
+def feedback(latent: np.ndarray, beat: float, heard: np.ndarray | None = None) -> list[tuple[str, list]]:
+    """``[("/vamen/latent", [f...]), ("/vamen/beat", [bar, beat_in_bar])]`` for one beat,
+    then ``("/vamen/input/latent", [f...])`` when the input was ``heard``."""
     bar, in_bar = bar_and_beat(beat)
-    return [("/vamen/latent", np.asarray(latent, dtype=np.float64).tolist()), ("/vamen/beat", [bar, in_bar])]
+    out = [("/vamen/latent", np.asarray(latent, dtype=np.float64).tolist()), ("/vamen/beat", [bar, in_bar])]
+    if heard is not None:
+        out.append(("/vamen/input/latent", np.asarray(heard, dtype=np.float64).tolist()))
+    return out
 
 
 class Subscribers:

@@ -240,6 +240,12 @@ def _walk(args, dim, meta):
     return c.Walk(depth, rate, seed, **meta)
 
 
+@_handles("/vamen/follow", "f amount (0..1) [f beats]", 1, 2)
+def _follow(args, dim, meta):
+    amount = _within(_number(args[0], "amount"), 0.0, 1.0, "amount")
+    return c.Follow(amount, _beats(args[1]) if len(args) > 1 else None, **meta)
+
+
 @_handles("/vamen/anchor", "point", 1, 1)
 def _anchor(args, dim, meta):
     return c.Anchor(_point(args[0]), **meta)

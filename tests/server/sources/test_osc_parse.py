@@ -40,6 +40,9 @@ GOOD = [
     ("/vamen/walk", [0.5], c.Walk(0.5)),
     ("/vamen/walk", [0.5, 2.0], c.Walk(0.5, 2.0)),
     ("/vamen/walk", [0, 1.0, 9], c.Walk(0.0, 1.0, 9)),
+    ("/vamen/follow", [1.0], c.Follow(1.0)),
+    ("/vamen/follow", [0], c.Follow(0.0)),
+    ("/vamen/follow", [0.5, 8], c.Follow(0.5, 8.0)),
     ("/vamen/anchor", [12], c.Anchor(12)),
     ("/vamen/anchor", ["random"], c.Anchor("random")),
     ("/vamen/encode", ["/tmp/break.wav"], c.Encode("/tmp/break.wav")),
@@ -116,6 +119,13 @@ def test_every_address_is_covered():
 
 
 BAD = [
+    ("/vamen/follow", [NAN], "finite"),
+    ("/vamen/follow", [-0.1], "within 0..1"),
+    ("/vamen/follow", [1.5], "within 0..1"),
+    ("/vamen/follow", ["all"], "must be a number"),
+    ("/vamen/follow", [], "expects"),
+    ("/vamen/follow", [1.0, -2], ">= 0"),
+    ("/vamen/follow", [1.0, INF], "finite"),
     # chops
     ("/vamen/chop", [0] * 65, "at most 64 steps"),
     ("/vamen/chop", [0, 2], "step 1 must be a slice 0..1 or -1"),

@@ -1,0 +1,240 @@
+"""Sound card input through a child process that does nothing but copy.
+
+:class:`ProcessInput` is the parent's side of :mod:`vamen.server.audio.inputchild`:
+it starts the child on the input ``vamen serve --input NAME`` names, maps
+the ring of input frames from shared memory, and replaces a child whose
+device went away: said once in the log and in ``/vamen/state``'s
+``last_error``, retried until the device is back, while the output (a
+process of its own) plays on.
+
+The parent reads the ring without asking: :meth:`ProcessInput.written` is
+the count of frames the child has written, :meth:`ProcessInput.frame_at`
+maps a monotonic time to the frame that reached vamen then, and
+:meth:`ProcessInput.read` copies frames out (None when they are gone or
+not there yet).
+"""
+from __future__ import annotations
+
+import logging
+import mmap
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from multiprocessing.connection import Connection
+
+import numpy as np
+
+from . import inputchild as ic
+from .devices import DeviceError
+
+log = logging.getLogger("vamen")
+
+START_TIMEOUT = 15.0
+STALL_SECONDS = 1.0
+RETRY_SECONDS = (0.25, 0.5, 1.0)
+RING_SECONDS = 16.0  # a bar at the slowest tempo (12 s at 20 BPM), the latency, and room to read
+
+
+class ProcessInput:
+    """Listens through a child process that owns the PortAudio input stream.
+
+    Parameters
+    ----------
+    device : str
+        As ``--input``: a name substring or index from ``vamen devices``.
+    sample_rate : int
+        The output's rate: input frames and output samples count alike.
+    blocksize : int
+    jack_name : str
+        The JACK client's name: its ports read ``vamen-in:in_0``, ``in_1``.
+    """
+
+    def __init__(self, device: str, sample_rate: int, blocksize: int = 256, jack_name: str = "vamen-in"):
+        self.device = device
+        self.sample_rate = int(sample_rate)
+        self.blocksize = blocksize
+        self.jack_name = jack_name
+        self.device_name = ""
+        self.device_label = ""
+        self.latency = 0.0
+        self.restarts = 0
+        self.down_seconds = 0.0
+        self.error = ""
+        self.layout: ic.InputLayout | None = None
+        self.status = self.ring = None
+        self._shm_file = tempfile.TemporaryFile(dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
+        self._shared = None
+        self._proc: subprocess.Popen | None = None
+        self._conn: Connection | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._up = False
+
+    # -- starting ---------------------------------------------------------------
+    def start(self) -> "ProcessInput":
+        """Find and open the input; :class:`DeviceError` (naming the inputs there are) when it cannot."""
+        channels = self._spawn(self.device)
+        self.layout = ic.InputLayout(self.sample_rate, channels, int(RING_SECONDS * self.sample_rate))
+        os.ftruncate(self._shm_file.fileno(), self.layout.size)
+        self._shared = mmap.mmap(self._shm_file.fileno(), self.layout.size)
+        self.status, self.ring = self.layout.views(self._shared)
+        self.latency = self._attach()
+        self._up = True
+        self._thread = threading.Thread(target=self._watch, name="vamen-input-watch", daemon=True)
+        self._thread.start()
+        return self
+
+    def _spawn(self, device: str) -> int:
+        parent, child = socket.socketpair()
+        shm = self._shm_file.fileno()
+        cmd = [sys.executable, "-m", "vamen.server.audio.inputchild", "--fd", str(child.fileno()),
+               "--shm", str(shm), "--device", str(device), "--rate", str(self.sample_rate),
+               "--blocksize", str(self.blocksize), "--jack-name", self.jack_name]
+        try:
+            self._proc = subprocess.Popen(cmd, pass_fds=(child.fileno(), shm), stdin=subprocess.DEVNULL,
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        finally:
+            child.close()
+        self._conn = Connection(parent.detach())
+        reply = self._expect("device")
+        if int(reply[1]) != self.sample_rate:
+            self._kill()
+            raise DeviceError(f"the input {reply[3]} runs at {reply[1]} Hz, the output at "
+                              f"{self.sample_rate} Hz: choose an input and output on one clock")
+        if self.layout is not None and int(reply[4]) != self.layout.channels:
+            self._kill()
+            raise DeviceError(f"the input came back with {reply[4]} channels, not {self.layout.channels}")
+        self.device_name, self.device_label = str(reply[2]), str(reply[3])
+        return int(reply[4])
+
+    def _expect(self, kind: str) -> tuple:
+        try:
+            msg = self._conn.recv() if self._conn.poll(START_TIMEOUT) else None
+        except (EOFError, OSError):
+            msg = None
+        if msg is None or msg[0] != kind:
+            self._kill()
+            if msg is not None and msg[0] == "error":
+                raise DeviceError(msg[1])
+            raise DeviceError("the audio input process did not start" if msg is None
+                              else f"the audio input process said {msg!r}")
+        return msg
+
+    def _attach(self) -> float:
+        self._conn.send(("attach", self.layout))
+        return float(self._expect("ready")[1])
+
+    # -- reading ----------------------------------------------------------------
+    @property
+    def written(self) -> int:
+        """Input frames written so far (the ring holds the last ``layout.frames`` of them)."""
+        return int(self.status[ic.WRITE])
+
+    def frame_at(self, monotonic: float) -> float:
+        """The input frame that reached vamen at ``monotonic`` (no input latency taken off)."""
+        return (monotonic - float(self.status[ic.EPOCH])) * self.sample_rate
+
+    def read(self, start: int, frames: int) -> np.ndarray | None:
+        """Frames ``start .. start + frames`` as float32 ``[frames, channels]``, copied.
+
+        None when some are not written yet, already overwritten, or from
+        before this input's current process started (a gap while it was away).
+        """
+        end = start + frames
+        written = self.written
+        if start < 0 or end > written or written - start > len(self.ring) or start < self.status[ic.STARTED]:
+            return None
+        size = len(self.ring)
+        idx = (np.arange(start, end) % size)
+        out = self.ring[idx].copy()
+        return out if self.written - start <= size else None  # overwritten while copying
+
+    @property
+    def alive(self) -> bool:
+        return self._up and self._healthy()
+
+    def _healthy(self) -> bool:
+        proc = self._proc
+        return (proc is not None and proc.poll() is None and self.status[ic.STATE] == ic.RUNNING
+                and time.monotonic() - self.status[ic.HEARTBEAT] < STALL_SECONDS)
+
+    # -- watching -----------------------------------------------------------------
+    def _watch(self) -> None:
+        while not self._stop.wait(0.05):
+            if not self._healthy() and not self._stop.is_set():
+                self._recover()
+
+    def _recover(self) -> None:
+        """The input went away: say so once, then retry until a new child listens."""
+        self._up = False
+        lost = time.monotonic()
+        code = self._proc.poll() if self._proc is not None else None
+        why = "the device went away" if code in (3, None) else f"the audio input process ended ({code})"
+        self.error = f"audio input lost: {why}"
+        log.warning("audio input lost (%s); the output plays on, retrying until it is back", why)
+        self._kill()
+        attempt = 0
+        while not self._stop.is_set():
+            self.status[ic.STATE] = 0.0
+            try:
+                self._spawn(self.device_label or self.device)
+                self.latency = self._attach()
+            except DeviceError as exc:
+                self._kill()
+                self.error = f"audio input lost: {exc}"
+                wait = RETRY_SECONDS[min(attempt, len(RETRY_SECONDS) - 1)]
+                attempt += 1
+                if self._stop.wait(wait):
+                    return
+                continue
+            self._up = True
+            self.restarts += 1
+            gone = time.monotonic() - lost
+            self.down_seconds += gone
+            self.error = ""
+            log.warning("audio input back after %.1f s", gone)
+            return
+
+    def _kill(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+        if proc is not None:
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                pass
+
+    # -- stopping ---------------------------------------------------------------
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        conn = self._conn
+        if conn is not None:
+            try:
+                conn.send(("stop",))
+            except OSError:
+                pass
+            if self._proc is not None:
+                try:
+                    self._proc.wait(3)
+                except subprocess.TimeoutExpired:
+                    pass
+        self._kill()
+        self._shm_file.close()
+
+    def health(self) -> dict:
+        figures = {"input_restarts": self.restarts, "input_down_seconds": round(self.down_seconds, 1)}
+        if self.status is not None:
+            figures.update(input_overflows=int(self.status[ic.OVERFLOWS]),
+                           input_slow_callbacks=int(self.status[ic.SLOW]),
+                           input_latency_ms=round(1000.0 * self.latency, 2))
+        return figures

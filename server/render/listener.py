@@ -1,0 +1,203 @@
+"""Bar-synchronous listening: each bar of the live input, cut on the bar line and encoded.
+
+The control thread tells :class:`Listener` when a bar of the server's clock
+has ended (:meth:`Listener.bar_ended`, from its tick, whatever the clock:
+internal, MIDI or Link). The listener's own thread then:
+
+1. finds the input frames of that bar. A player plays on the bar line as
+   they *hear* it, the output's latency after vamen wrote it; what they
+   play reaches vamen the input's latency later. Both latencies, as
+   PortAudio or JACK report them, are taken off, so the cut falls on the
+   bar line the player heard;
+2. waits until those frames are in (a bar takes a bar to hear), copies
+   them from the input's ring and mixes them to mono;
+3. leaves a bar quieter than :data:`SILENCE_DB` alone (the last point
+   stays), and otherwise encodes it as ``/vamen/encode`` encodes a file's
+   first bar, off the control and audio threads;
+4. puts a :class:`~vamen.server.core.commands.Heard` on the command
+   queue: the control thread lands it on the next bar line it can still
+   change, and the audio follows it as far as ``/vamen/follow`` says.
+
+Between bars it keeps the input's level and clipping count for
+``/vamen/state`` and feeds the input's recorder (``--record``).
+"""
+from __future__ import annotations
+
+import logging
+import math
+import queue
+import threading
+import time
+from typing import Callable
+
+import numpy as np
+
+from vamen.server.core import commands as c
+
+log = logging.getLogger("vamen")
+
+#: A bar whose RMS is below this (dBFS) is silence: it leaves the last point alone.
+SILENCE_DB = -50.0
+#: A sample at or above this magnitude counts as clipped.
+CLIP = 0.999
+#: Seconds the level (peak dBFS) in ``/vamen/state`` looks back over.
+LEVEL_SECONDS = 0.3
+FLOOR_DB = -120.0
+POLL = 0.02
+
+
+def db(value: float) -> float:
+    return FLOOR_DB if value <= 10.0 ** (FLOOR_DB / 20.0) else 20.0 * math.log10(value)
+
+
+class Listener:
+    """Cuts each bar of the input on the bar line and encodes it on its own thread.
+
+    Parameters
+    ----------
+    source : ProcessInput
+        The input: ``written``, ``read(start, frames)``, ``frame_at(monotonic)``, ``latency``.
+    player : Player or SharedPlayer
+        The output's player: ``sample_at(monotonic)`` maps output samples to time.
+    output_latency : callable () -> float
+        Seconds from writing an output sample to hearing it.
+    encode : callable (np.ndarray [shape=(n,)] mono, int rate) -> np.ndarray [shape=(latent_dim,)]
+    results : queue.Queue
+        The command queue the control thread reads.
+    recorder : WavRecorder, optional
+        Gets every input frame (``--record``).
+    """
+
+    def __init__(self, source, player, output_latency: Callable[[], float],
+                 encode: Callable[[np.ndarray, int], np.ndarray], results: queue.Queue, recorder=None):
+        self.source = source
+        self.player = player
+        self.output_latency = output_latency
+        self.encode = encode
+        self.results = results
+        self.recorder = recorder
+        self.rate = source.sample_rate
+        self.bars_heard = 0
+        self.bars_silent = 0
+        self.bars_missed = 0  # the input was away, or the frames were gone before they were read
+        self.heard_ms = 0.0  # from the bar's end reaching vamen to its point being ready, the last one
+        self.clipped = 0
+        self.error = ""
+        self._peaks: list[tuple[float, float]] = []
+        self._scanned = source.written
+        self._jobs: queue.Queue = queue.Queue(maxsize=4)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> "Listener":
+        self._thread = threading.Thread(target=self._run, name="vamen-listen", daemon=True)
+        self._thread.start()
+        return self
+
+    # -- the control thread's side ---------------------------------------------------
+    def bar_ended(self, beat: float, start_sample: float, end_sample: float) -> None:
+        """The bar of output samples ``start_sample .. end_sample`` ends on ``beat``: listen to it."""
+        try:
+            self._jobs.put_nowait((float(beat), float(start_sample), float(end_sample)))
+        except queue.Full:  # the encoder fell a whole queue behind: skip a bar rather than wait
+            self.bars_missed += 1
+
+    # -- the listener's thread ---------------------------------------------------------
+    def _run(self) -> None:
+        # The first encode loads the resampler and warms torch up: seconds on a small machine
+        # (librosa's first resample alone took 2.4 s here). Done now, on this thread, so the
+        # first bar a drummer plays is answered in the usual fraction of a second.
+        try:
+            self.encode(np.zeros(self.rate, dtype=np.float32), self.rate)
+        except Exception as exc:
+            self.error = f"cannot encode the input: {type(exc).__name__}: {exc}"
+        pending: tuple | None = None
+        while not self._stop.wait(POLL):
+            self._scan()
+            if pending is None:
+                try:
+                    pending = self._cut(*self._jobs.get_nowait())
+                except queue.Empty:
+                    continue
+            if pending is None:
+                continue
+            beat, first, frames, deadline = pending
+            if self.source.written < first + frames:
+                if time.monotonic() > deadline:  # the input stalled or went away
+                    self.bars_missed += 1
+                    pending = None
+                continue
+            pending = None
+            self._hear(beat, first, frames)
+
+    def _cut(self, beat: float, start: float, end: float) -> tuple:
+        """Which input frames hold the bar the player heard from output ``start`` to ``end``."""
+        now = time.monotonic()
+        written_at = now + (start - self.player.sample_at(now)) / self.rate  # when vamen wrote the bar line
+        arrived = written_at + self.output_latency() + self.source.latency
+        first = int(round(self.source.frame_at(arrived)))
+        frames = int(round(end - start))
+        deadline = arrived + frames / self.rate + 2.0
+        return beat, first, frames, deadline
+
+    def _hear(self, beat: float, first: int, frames: int) -> None:
+        block = self.source.read(first, frames)
+        if block is None:
+            self.bars_missed += 1
+            return
+        mono = block.mean(axis=1) if block.shape[1] > 1 else block[:, 0]
+        if db(float(np.sqrt(np.mean(np.square(mono, dtype=np.float64))))) < SILENCE_DB:
+            self.bars_silent += 1
+            return
+        ended = time.monotonic()
+        try:
+            point = np.asarray(self.encode(mono, self.rate), dtype=np.float64)
+        except Exception as exc:  # a failing encode must not stop listening
+            self.error = f"cannot encode the input: {type(exc).__name__}: {exc}"
+            log.exception("encoding the input failed")
+            return
+        self.heard_ms = 1000.0 * (time.monotonic() - ended)
+        self.bars_heard += 1
+        self.error = ""
+        try:
+            self.results.put(c.Heard(tuple(point.tolist()), beat), timeout=1.0)
+        except queue.Full:
+            log.warning("dropped a bar of the input: the command queue is full")
+
+    def _scan(self) -> None:
+        """Level, clipping and the recorder, over the frames written since the last look."""
+        written = self.source.written
+        start = max(self._scanned, written - len(self.source.ring) // 2)
+        if written <= start:
+            self._scanned = written
+            return
+        block = self.source.read(start, written - start)
+        self._scanned = written
+        if block is None:
+            return
+        peak = float(np.max(np.abs(block))) if len(block) else 0.0
+        self.clipped += int(np.count_nonzero(np.abs(block) >= CLIP))
+        now = time.monotonic()
+        self._peaks.append((now, peak))
+        self._peaks = [(t, p) for t, p in self._peaks if now - t <= LEVEL_SECONDS]
+        if self.recorder is not None:
+            self.recorder.push(block, len(block))
+
+    # -- figures and stopping ----------------------------------------------------------
+    def level_db(self) -> float:
+        now = time.monotonic()
+        recent = [p for t, p in self._peaks if now - t <= LEVEL_SECONDS]
+        return round(db(max(recent)) if recent else FLOOR_DB, 1)
+
+    def health(self) -> dict:
+        return {"input": self.source.device_label, "input_level_db": self.level_db(),
+                "input_clipped": self.clipped, "input_bars_heard": self.bars_heard,
+                "input_bars_silent": self.bars_silent, "input_bars_missed": self.bars_missed,
+                "input_heard_ms": round(self.heard_ms, 1),
+                **self.source.health()}
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
