@@ -147,9 +147,10 @@ def wait_bars(bpm, bars):
     time.sleep(bars * 240.0 / bpm)
 
 
-@pytest.mark.xfail(reason="issue 14, open: once the break reaches vamen-in, the listener's first encode of a "
-                          "bar with sound never comes back on this machine (input_bars_heard stays 0, level "
-                          "reads -120 because the listener thread stops scanning); not yet diagnosed",
+@pytest.mark.xfail(reason="issue 14, open: the listener is not stuck (a thread dump shows it polling, and "
+                          "bars with the break are encoded in about 20 ms), but the first bar with sound is "
+                          "taken for silence and the next ones are heard after the test reads the state; the "
+                          "cut's output-sample to input-frame mapping is the suspect (0.25 s apart here)",
                    strict=False)
 def test_follow_1_plays_the_point_of_the_break_a_drummer_plays_in(followed, jack, tmp_path):
     served, drums, path, bpm = followed
