@@ -92,11 +92,17 @@ def load(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> d
     weights = data.get("weights")
     if not isinstance(weights, dict) or not all(isinstance(v, torch.Tensor) for v in weights.values()):
         raise CheckpointError(f"{path} has no weights")
-    anchors = data.get("anchors") or {"names": [], "latents": torch.zeros(0, data["config"].latent_dim)}
+    anchors = data.get("anchors")
+    if anchors is None:
+        anchors = {"names": [], "latents": torch.zeros(0, data["config"].latent_dim)}
+    if not isinstance(anchors, dict):
+        raise CheckpointError(f"{path} has malformed anchors")
     names, latents = anchors.get("names"), anchors.get("latents")
     if (not isinstance(names, list) or not isinstance(latents, torch.Tensor)
             or latents.dim() != 2 or latents.shape != (len(names), data["config"].latent_dim)
             or not all(isinstance(n, str) for n in names) or not torch.isfinite(latents).all()):
         raise CheckpointError(f"{path} has malformed anchors")
     data["anchors"] = {"names": names, "latents": latents.float()}
+    if not isinstance(data.get("meta", {}), dict):
+        raise CheckpointError(f"{path} has malformed meta (facts about the model, a table)")
     return data

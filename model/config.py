@@ -19,10 +19,19 @@ matter of choosing a different synthesis hop.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
 FEATURES = ("linear", "mel")
+# The largest model a checkpoint may describe: far above any vamen trains
+# (44.1 kHz, n_fft 1024, 128 channels, 345 frames), yet built in well under
+# a gigabyte, so a forged or damaged file cannot have terabytes asked for.
+MAX_SAMPLE_RATE = 192_000
+MAX_N_FFT = 16_384
+MAX_CHANNELS = 1024
+MAX_BARS = 16
+MAX_FRAMES = 8192
 # What a checkpoint written before ``features`` existed was: 128 log-mel bands
 # at 22.05 kHz over -80..30 dB. Its config names every other field.
 LEGACY = {"features": "mel"}
@@ -73,27 +82,44 @@ class LoopConfig:
     features: str = "linear"
 
     def __post_init__(self) -> None:
+        # Every figure is bounded above too: a checkpoint is a file anyone can
+        # hand over, and channels = 10**6 or a million frames would have the
+        # model built first, asking for terabytes, before its weights are read.
         problems = []
+        for name in ("fmin", "fmax", "db_min", "db_max", "tempo"):
+            if not math.isfinite(getattr(self, name)):
+                problems.append(f"{name} must be a finite number, not {getattr(self, name)}")
+        if problems:
+            raise ValueError("; ".join(problems))
         if not 8 <= self.latent_dim <= 32:
             problems.append(f"latent_dim must be 8..32, not {self.latent_dim}")
-        if self.n_fft < 64 or self.n_fft & (self.n_fft - 1):
-            problems.append(f"n_fft must be a power of two >= 64, not {self.n_fft}")
+        if not 64 <= self.n_fft <= MAX_N_FFT or self.n_fft & (self.n_fft - 1):
+            problems.append(f"n_fft must be a power of two within 64..{MAX_N_FFT}, not {self.n_fft}")
         if not 0 < self.hop_length <= self.n_fft // 2:
             problems.append(f"hop_length must be 1..n_fft/2, not {self.hop_length}")
         if not 8 <= self.n_mels <= self.n_fft // 2 + 1:
             problems.append(f"n_mels must be 8..n_fft/2+1, not {self.n_mels}")
         if not 20.0 <= self.tempo <= 400.0:
             problems.append(f"tempo must be 20..400 BPM, not {self.tempo}")
-        if self.bars < 1:
-            problems.append(f"bars must be at least 1, not {self.bars}")
+        if not 1 <= self.bars <= MAX_BARS:
+            problems.append(f"bars must be 1..{MAX_BARS}, not {self.bars}")
         if self.db_max <= self.db_min:
             problems.append("db_max must be above db_min")
-        if self.sample_rate < 8000:
-            problems.append(f"sample_rate must be at least 8000, not {self.sample_rate}")
-        if self.channels < 8:
-            problems.append(f"channels must be at least 8, not {self.channels}")
+        if self.fmin < 0 or self.fmax < 0 or self.fmax > self.sample_rate / 2:
+            problems.append("fmin and fmax must be within 0..half the sample rate (fmax 0: half the sample rate)")
+        if not 8000 <= self.sample_rate <= MAX_SAMPLE_RATE:
+            problems.append(f"sample_rate must be 8000..{MAX_SAMPLE_RATE}, not {self.sample_rate}")
+        if not 8 <= self.channels <= MAX_CHANNELS:
+            problems.append(f"channels must be 8..{MAX_CHANNELS}, not {self.channels}")
         if self.features not in FEATURES:
             problems.append(f"features must be one of {', '.join(FEATURES)}, not {self.features!r}")
+        if not problems and self.frames > MAX_FRAMES:
+            problems.append(f"a loop of {self.frames} frames is too long (at most {MAX_FRAMES}): "
+                            "a larger hop_length, fewer bars or a lower sample_rate")
+        if not problems and self.mel_fmax - self.fmin < self.n_mels * self.sample_rate / self.n_fft:
+            # narrower, a mel band holds no STFT bin (fmax = 1e-309 made the filter bank nan)
+            problems.append(f"fmin..fmax ({self.fmin:g}..{self.mel_fmax:g} Hz) is too narrow for "
+                            f"{self.n_mels} mel bands")
         if problems:
             raise ValueError("; ".join(problems))
 
@@ -157,5 +183,7 @@ class LoopConfig:
             want = float if fields[name].type in ("float", float) else int
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise ValueError(f"config key {name} is not a number")
+            if want is int and isinstance(value, float) and not value.is_integer():  # int(inf) overflows
+                raise ValueError(f"config key {name} is not a whole number: {value}")
             kwargs[name] = want(value)
         return cls(**kwargs)

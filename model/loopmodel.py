@@ -67,7 +67,11 @@ class LoopModel:
         except RuntimeError:
             raise CheckpointError(f"{path}'s weights do not fit its config") from None
         anchors = data["anchors"]
-        return cls(config, vae, anchors["names"], anchors["latents"], device, data.get("meta"))
+        try:
+            return cls(config, vae, anchors["names"], anchors["latents"], device, data.get("meta"))
+        except (RuntimeError, ValueError, np.linalg.LinAlgError) as exc:  # the front end from the config
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise CheckpointError(f"{path}'s config does not make a model: {reason}") from None
 
     def save(self, path: str | os.PathLike, half: bool = False,
              extra: dict[str, Any] | None = None) -> None:
