@@ -4,7 +4,8 @@ Contents
 --------
 metrics     MetricsServer: Prometheus ``/metrics`` on a thread of its own
 sdnotify    systemd's READY/STOPPING/STATUS and the watchdog
-logfile     the rotated log file; sizes such as ``10M``
+logfile     the rotated log file; sizes such as ``10M``; repeated lines summarised; other libraries' logs
+repeats     Repeats: the first of a kind said, the rest counted and summed up once a minute
 folders     which folders ``/vamen/encode`` may read
 session     the session saved every bar and resumed at start
 presets     PresetStore: named points, written atomically
