@@ -20,14 +20,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from vamen.server.core.constants import AUDIBLE
+
 NEVER = np.iinfo(np.int64).max
 #: The output never goes above -1 dBFS: the loops are rendered to it, and the limiter
 #: after the gain holds it through crossfades and gains above 1.
 CEILING = 10.0 ** (-1.0 / 20.0)
 RELEASE_SECONDS = 0.25  # the limiter comes back from full reduction to none over this long
 CLOCK_WINDOW = 1.0  # seconds per half of the window the sample clock is estimated over
-#: A block whose peak stays below this (-60 dBFS) is silent, for dead-air detection.
-AUDIBLE = 10.0 ** (-60.0 / 20.0)
 
 
 @dataclass(frozen=True)

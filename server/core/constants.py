@@ -20,3 +20,7 @@ SINKS = ("soundcard", "file", "supercollider", "notify")
 
 class ConfigError(VamenError):
     """A value in ``vamen.toml``, a scenes file or a MIDI mapping that cannot be used."""
+
+#: A block whose peak stays below this (-60 dBFS) is silent: the player notes the last one above
+#: it, and dead air (vamen.server.ops.deadair) is measured against it.
+AUDIBLE = 10.0 ** (-60.0 / 20.0)

@@ -21,7 +21,7 @@ import math
 
 import numpy as np
 
-from vamen.server.audio.player import AUDIBLE
+from vamen.server.core.constants import AUDIBLE
 
 #: Seconds of dead air before vamen acts [default of ``dead-air``].
 DEAD_AIR_SECONDS = 4.0
