@@ -7,7 +7,6 @@ closest to librosa's tempo estimate.
 """
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 from pathlib import Path

@@ -14,13 +14,10 @@ checkpoints.
 
 Blur is the other failure: an L1 loss on log spectra alone is content to
 smear a hit over a few frames and to fill the gaps between hats with a wash
-of noise, the average of where the hats might be. A second L1 term on the
-frame-to-frame change of the spectrum (``flux``) costs exactly that: an
-attack spread over three frames, or a gap that does not fall silent, differs
-from the real loop's change at every frame it touches.
-
-For linear features the loss listens through mel bands (see
-:meth:`Trainer._hearing`), with the linear bins kept at half weight.
+of noise, the average of where the hats might be. The reconstruction loss
+(:class:`~vamen.model.hearing.Hearing`) listens through mel bands and adds a
+term on the spectrum's frame-to-frame change (``flux``) that costs exactly
+that.
 
 Darkness is the third: where the decoder is unsure whether a hat falls on a
 sixteenth, the L1 answer in dB is the median, silence, and a prior draw
@@ -46,6 +43,7 @@ from . import checkpoint
 from .config import LoopConfig
 from .dataset import LoopSet, MelBatches, load_folder, split_holdout
 from .errors import CheckpointError, VamenError
+from .hearing import Hearing
 from .loopmodel import LoopModel, default_device
 from .vae import LoopVAE, kl_per_dim
 
@@ -110,11 +108,6 @@ def world_position() -> tuple[int, int]:
     return 0, 1
 
 
-def _flux(spec: torch.Tensor) -> torch.Tensor:
-    """Frame-to-frame change of spectra [..., bins, frames], wrapping round the loop."""
-    return spec - torch.roll(spec, 1, dims=-1)
-
-
 def active_dims(means: torch.Tensor) -> tuple[int, list[float]]:
     """Active latent dimensions: variance of posterior means over the data above 0.01."""
     var = means.var(dim=0, unbiased=True) if len(means) > 1 else torch.zeros(means.shape[1])
@@ -143,10 +136,10 @@ class Trainer:
         self.batches = MelBatches(self.train_set, config, options.rechop_prob,
                                   options.rechop_amount, self.device)
         self.held = MelBatches(self.held_set, config, 0.0) if len(self.held_set) else None
-        self._mel_fb: torch.Tensor | None = None
         self.rank, self.world = world_position()
         torch.manual_seed(options.seed)
         self.vae = LoopVAE(config).to(self.device)
+        self.hearing = Hearing(config, self.device, pooled=options.hearing)
         self.ddp = None
         if self.world > 1:
             from torch.nn.parallel import DistributedDataParallel
@@ -215,51 +208,13 @@ class Trainer:
         self.rng = np.random.default_rng([self.options.seed, self.epoch])
 
     # -- one step ------------------------------------------------------------
-    def _hearing(self, spec: torch.Tensor) -> torch.Tensor:
-        """Normalised linear log spectra -> log-mel in dB/span units, where the loss listens.
-
-        An L1 loss over 513 linear bins spends four fifths of its weight above
-        4 kHz, on noise texture no latent code can predict, and little on the
-        kicks and snares that carry a break's rhythm and most of its energy.
-        Pooled into mel bands, each band of hearing weighs the same, and the
-        noise of the top octaves averages out into the envelope it really is.
-        """
-        c = self.config
-        if self._mel_fb is None:
-            import librosa
-
-            fb = librosa.filters.mel(sr=c.sample_rate, n_fft=c.n_fft, n_mels=128)
-            self._mel_fb = torch.from_numpy(fb).to(self.device)
-        span = c.db_max - c.db_min
-        power = torch.pow(10.0, (spec * span + c.db_min) / 10.0)
-        return 10.0 * torch.log10(self._mel_fb @ power + 1e-10) / span
-
-    def _balance(self, heard: torch.Tensor) -> torch.Tensor:
-        """Each mel band's energy over the bar, in dB/span units [B, bands]."""
-        c = self.config
-        span = c.db_max - c.db_min
-        power = torch.pow(10.0, heard * (span / 10.0)).mean(dim=-1)
-        return 10.0 * torch.log10(power + 1e-10) / span
-
     def _loss(self, mel: torch.Tensor) -> tuple[torch.Tensor, float, float]:
         with self._precision():
             recon, mean, logvar = (self.ddp or self.vae)(mel)
         recon = recon.float()
         rec = (recon - mel).abs().mean()
-        if self.config.features == "linear" and self.options.hearing:
-            # the linear bins keep a share, for the detail between mel bands
-            heard, target = self._hearing(recon), self._hearing(mel)
-            rec_loss = (heard - target).abs().mean() + self.options.hearing_detail * rec
-            if self.options.flux:
-                rec_loss = rec_loss + self.options.flux * (_flux(heard) - _flux(target)).abs().mean()
-            if self.options.balance:
-                rec_loss = rec_loss + self.options.balance * (
-                    self._balance(heard) - self._balance(target)).abs().mean()
-        elif self.options.flux:
-            rec_flux = (_flux(recon) - _flux(mel)).abs().mean()
-            rec_loss = rec + self.options.flux * rec_flux
-        else:
-            rec_loss = rec
+        o = self.options
+        rec_loss = self.hearing.loss(recon, mel, o.flux, o.hearing_detail, o.balance)
         kl = kl_per_dim(mean, logvar).mean(dim=0)
         kl_loss = torch.clamp(kl, min=self.options.free_bits).sum()
         return rec_loss + self.beta_now() * kl_loss, float(rec.detach()), float(kl.detach().sum())

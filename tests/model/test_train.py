@@ -136,7 +136,7 @@ def test_the_rate_settles_and_the_balance_hears_energy_not_timing(synth_dir, tmp
     smeared = torch.full((1, 2, frames), -60.0 / span)
     smeared[:, 1, :] = 10 * np.log10(0.5 * (1 + 10 ** -6)) / span
     assert (hats - smeared).abs().max() > 0.01
-    np.testing.assert_allclose(trainer._balance(hats), trainer._balance(smeared), atol=1e-5)
+    np.testing.assert_allclose(trainer.hearing.balance(hats), trainer.hearing.balance(smeared), atol=1e-5)
     darker = smeared.clone()
     darker[:, 1, :] -= 10.0 / span  # the hats 10 dB down: the air is gone
-    assert float((trainer._balance(darker) - trainer._balance(hats))[0, 1]) == pytest.approx(-10.0 / span, abs=1e-4)
+    assert float((trainer.hearing.balance(darker) - trainer.hearing.balance(hats))[0, 1]) == pytest.approx(-10.0 / span, abs=1e-4)
