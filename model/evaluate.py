@@ -5,7 +5,10 @@ The figures (see :func:`evaluate`):
 - ``recon_mel_l1_db``: mean absolute mel error, in dB, of held-out loops
   passed through encoder and decoder;
 - ``spectral_convergence_db``: their decoded mels rendered by Griffin-Lim,
-  compared with the original audio's STFT magnitude (lower is better);
+  compared with the original audio's STFT magnitude (lower is better). The
+  points are fitted as ``/vamen/encode`` fits them (:mod:`vamen.model.fitting`);
+  ``encoder_alone`` has this figure and the onset correlation for the
+  encoder's one pass;
 - ``active_dims``: latent dimensions whose posterior mean varies over the
   held-out loops (variance above 0.01);
 - ``rhythm``: the share of onsets within 20 ms of the sixteenth-note grid
@@ -29,6 +32,7 @@ import torch
 
 from .dataset import LoopSet
 from .features import MelFrontEnd
+from .fitting import FIT_STEPS
 from .inversion import spectral_convergence
 from .listening import loop_figures, median_figures, onset_correlation
 from .loopmodel import LoopModel
@@ -75,7 +79,7 @@ def grid_share(onsets: np.ndarray, tempo: float, tolerance: float = GRID_TOLERAN
 
 
 def evaluate(model: LoopModel, held_out: LoopSet, prior_loops: int = 64, seed: int = 0,
-             iterations: int | None = None,
+             iterations: int | None = None, fit: int = FIT_STEPS,
              progress: Callable[[int], None] | None = None) -> dict:
     """Evaluate ``model`` on ``held_out`` loops and on draws from its prior.
 
@@ -87,6 +91,7 @@ def evaluate(model: LoopModel, held_out: LoopSet, prior_loops: int = 64, seed: i
     front = MelFrontEnd(c)
     span = c.db_max - c.db_min
     l1, sc, sc_alone, means, real_share, onset_r = [], [], [], [], [], []
+    sc_plain, onset_plain = [], []
     real_fig, recon_fig = [], []
     for bar, tempo in zip(held_out.bars, held_out.tempos):
         audio = torch.from_numpy(np.ascontiguousarray(bar))[None]
@@ -94,11 +99,20 @@ def evaluate(model: LoopModel, held_out: LoopSet, prior_loops: int = 64, seed: i
         reference = stft(fitted, c.n_fft, hop).abs()
         mel = front.normalise(front.power_mel(audio))
         mean = model.encode(mel)
-        decoded = model.decode(mean).cpu()
+
+        def played(point: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, float]:
+            decoded = model.decode(point).cpu()
+            audio_out, _ = model.renderer.render(decoded, tempo=tempo, iterations=iterations)
+            audio_out = front.fit_loop(audio_out)[0]
+            return decoded, audio_out, float(spectral_convergence(
+                stft(audio_out, c.n_fft, hop).abs(), reference))
+
+        _, plain, plain_sc = played(mean)
+        sc_plain.append(plain_sc)
+        onset_plain.append(onset_correlation(fitted[0].numpy(), plain[0].numpy(), c.sample_rate))
+        decoded, rendered, fitted_sc = played(model.encode(mel, fit) if fit else mean)
         l1.append(float((decoded - mel).abs().mean()) * span)
-        rendered, _ = model.renderer.render(decoded, tempo=tempo, iterations=iterations)
-        rendered = front.fit_loop(rendered)[0]
-        sc.append(float(spectral_convergence(stft(rendered, c.n_fft, hop).abs(), reference)))
+        sc.append(fitted_sc)
         alone, _ = model.renderer.render(mel, tempo=tempo, iterations=iterations)
         alone = front.fit_loop(alone)[0]
         sc_alone.append(float(spectral_convergence(stft(alone, c.n_fft, hop).abs(), reference)))
@@ -129,6 +143,9 @@ def evaluate(model: LoopModel, held_out: LoopSet, prior_loops: int = 64, seed: i
         "spectral_convergence_db": round(float(np.mean(sc)), 3),
         "renderer_sc_db": round(float(np.mean(sc_alone)), 3),
         "onset_correlation": round(float(np.median(onset_r)), 4),
+        "fit_steps": fit,
+        "encoder_alone": {"spectral_convergence_db": round(float(np.mean(sc_plain)), 3),
+                          "onset_correlation": round(float(np.median(onset_plain)), 4)},
         "sample_rate": c.sample_rate,
         "features": c.features,
         "listening": {"real": median_figures(real_fig),

@@ -17,6 +17,8 @@ from .audio import read_audio, split_bars, tempo_from_name
 from .config import LoopConfig
 from .errors import CheckpointError
 from .features import MelFrontEnd
+from .fitting import FIT_STEPS, fit_latent
+from .hearing import Hearing
 from .inversion import LoopRenderer
 from .vae import LoopVAE
 
@@ -49,6 +51,7 @@ class LoopModel:
         self.vae = vae.to(self.device).eval()
         self.front = MelFrontEnd(config)
         self.renderer = LoopRenderer(config)
+        self.hearing = Hearing(config, self.device)
         self.anchor_names = list(anchor_names)
         self.anchor_latents = anchor_latents.float().cpu()
         self.meta = dict(meta or {})
@@ -96,28 +99,34 @@ class LoopModel:
         """Anchor name -> latent mean, in index order."""
         return {n: self.anchor_latents[i].numpy().copy() for i, n in enumerate(self.anchor_names)}
 
-    @torch.no_grad()
-    def encode(self, mel: torch.Tensor) -> torch.Tensor:
-        """Posterior means of normalised mels [B, n_mels, frames] -> [B, latent_dim]."""
-        mean, _ = self.vae.encode(mel.to(self.device))
-        return mean.cpu()
+    def encode(self, mel: torch.Tensor, fit: int = 0) -> torch.Tensor:
+        """Latent points of normalised spectra [B, bins, frames] -> [B, latent_dim].
 
-    @torch.no_grad()
-    def encode_loops(self, audio: np.ndarray | torch.Tensor) -> np.ndarray:
-        """Latent means of one-loop audio arrays [B, L] at the model rate -> [B, latent_dim]."""
+        ``fit = 0`` gives the encoder's posterior means; more refines them by
+        that many steps (see :mod:`vamen.model.fitting`).
+        """
+        mel = mel.to(self.device)
+        with torch.no_grad():
+            mean, _ = self.vae.encode(mel)
+        return fit_latent(self.vae, self.hearing, mel, mean, fit).cpu()
+
+    def encode_loops(self, audio: np.ndarray | torch.Tensor, fit: int = FIT_STEPS) -> np.ndarray:
+        """Latent points of one-loop audio arrays [B, L] at the model rate -> [B, latent_dim]."""
         audio = torch.as_tensor(np.asarray(audio, dtype=np.float32))
-        return self.encode(self.front.loop_mel(audio)).numpy()
+        with torch.no_grad():
+            mel = self.front.loop_mel(audio)
+        return self.encode(mel, fit).numpy()
 
-    def encode_file(self, path: str | os.PathLike) -> np.ndarray:
+    def encode_file(self, path: str | os.PathLike, fit: int = FIT_STEPS) -> np.ndarray:
         """The latent point of an audio file's first bar, shape (latent_dim,).
 
         Raises :class:`~vamen.model.errors.AudioFileError` for unusable files.
         """
         audio = read_audio(path, self.config.sample_rate)
         bars = split_bars(audio, self.config.sample_rate, tempo_from_name(path))
-        return self.encode_loops(bars.bars[0][None])[0]
+        return self.encode_loops(bars.bars[0][None], fit)[0]
 
-    def encode_bars(self, path: str | os.PathLike) -> tuple[float, np.ndarray]:
+    def encode_bars(self, path: str | os.PathLike, fit: int = FIT_STEPS) -> tuple[float, np.ndarray]:
         """Every whole bar of an audio file as latent points.
 
         Returns
@@ -130,7 +139,7 @@ class LoopModel:
         """
         audio = read_audio(path, self.config.sample_rate)
         bars = split_bars(audio, self.config.sample_rate, tempo_from_name(path))
-        points = [self.encode_loops(bar[None])[0] for bar in bars.bars]
+        points = [self.encode_loops(bar[None], fit)[0] for bar in bars.bars]
         return bars.tempo, np.stack(points)
 
     @torch.no_grad()

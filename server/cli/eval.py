@@ -79,7 +79,9 @@ def command(model_path, data, loops, prior, seed, as_json):
         f"reconstruction: mel L1 {figures['recon_mel_l1_db']:.2f} dB",
         f"encode -> decode -> render: spectral convergence "
         f"{figures['spectral_convergence_db']:.2f} dB, onset correlation "
-        f"{figures['onset_correlation']:.3f}",
+        f"{figures['onset_correlation']:.3f} ({figures['fit_steps']} fitting steps; the encoder "
+        f"alone: {figures['encoder_alone']['spectral_convergence_db']:.2f} dB, "
+        f"{figures['encoder_alone']['onset_correlation']:.3f})",
         f"renderer alone (the loops' own {c.features} features): spectral convergence "
         f"{figures['renderer_sc_db']:.2f} dB",
         f"at {c.sample_rate} Hz, median of   range      hats' range    air (>8 kHz)",
