@@ -66,6 +66,11 @@ def fit_latent(vae: LoopVAE, hearing: Hearing, spec: torch.Tensor, start: torch.
                     + FIT_CONVERGENCE * hearing.convergence(recon, target)
                     + PRIOR_PULL * z.pow(2).mean())
             (grad,) = torch.autograd.grad(loss, [z])
+            if not torch.isfinite(grad).all():  # a bar no spectrum can be fitted to: keep the last point
+                break
+            last = z.detach().clone()
             z.grad = grad
             optim.step()
+            if not torch.isfinite(z).all():
+                return last
     return z.detach()
