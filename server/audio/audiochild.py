@@ -10,7 +10,12 @@ parent's messages (new schedules, gain, transport) from a socket.
 Shared memory, one file the parent creates and passes as a descriptor:
 
 - ``status``: float64 figures the callback writes after every block (layout
-  below), which the parent reads without asking;
+  below), which the parent reads without asking; beside the callback's own
+  time (``CALLBACK_MAX``, ``CALLBACK_SUM``, ``SLOW``), the main loop adds
+  PortAudio's reading of the whole C-level callback (``stream.cpu_load``,
+  summed in ``PA_LOAD_SUM`` over ``PA_LOAD_READS`` reads every 50 ms): the
+  two apart are what the Python callback's own clock cannot see (cffi's way
+  in, the wait for the GIL, PortAudio's buffer conversion);
 - ``pool``: the loops, written by the parent's render worker;
 - ``tap``: a ring of the blocks played, which the parent drains into its
   recorder.
@@ -39,8 +44,9 @@ from .recorder import write_wrapped
 
 # status slots (float64 each; integers are exact to 2**53)
 POSITION, UNDERRUNS, STARVED, BLOCKS, SWITCHES, SWITCH_TIME, CURRENT, LEAVING, \
-    ACKED, HEARTBEAT, EPOCH, STATE, TAP_WRITE, CALLBACK_MAX, SLOW, CLIPPED, BROKEN, AUDIBLE_AT = range(18)
-STATUS_SLOTS = 18
+    ACKED, HEARTBEAT, EPOCH, STATE, TAP_WRITE, CALLBACK_MAX, SLOW, CLIPPED, BROKEN, AUDIBLE_AT, \
+    CALLBACK_SUM, PA_LOAD_SUM, PA_LOAD_READS = range(21)
+STATUS_SLOTS = 21
 RUNNING, STOPPED, DEAD = 1.0, 2.0, 3.0  # STATE values; 0 before the stream starts
 TAP_SECONDS = 2.0
 STARTUP_SECONDS = 1.0
@@ -118,6 +124,7 @@ class Callback:
         # vamen was called (the thread woken late), not in vamen's code. The
         # figures live in shared memory only, so they outlive a restarted child.
         took = time.perf_counter() - started
+        st[CALLBACK_SUM] += took
         if took > st[CALLBACK_MAX]:
             st[CALLBACK_MAX] = took
         if took > SLOW_SHARE * frames / p.sample_rate:
@@ -259,6 +266,8 @@ def main(argv: list[str] | None = None) -> int:
     while True:
         if realtime is None and callback.policy is not None:
             realtime = _realtime_like(callback.policy)
+        status[PA_LOAD_SUM] += stream.cpu_load
+        status[PA_LOAD_READS] += 1
         try:
             if conn.poll(0.05) and not _apply(conn.recv(), player, status):
                 break
