@@ -14,8 +14,11 @@ every client of an xrun::
 the deadline (the scheduler's or the host's doing: no code of the client
 ran). ``Running``: it had woken and not finished (its own work, or time lost
 before or after it). A timer-driven server (the dummy driver) also logs its
-own lateness, ``JackTimedDriver::Process XRun = 5385 usec``, which no
-client can make up for.
+own lateness, ``JackTimedDriver::Process XRun = 50 usec``, at the end of a
+cycle that ended past the next one's start, and starts the next at once:
+the clients signalled in the late cycle had microseconds, not a period, and
+the lines that follow name whoever needed more (:func:`sort_lines`). No
+client can make up for that.
 
 Since JACK tells every client of every xrun, vamen's own count
 (``underruns``, PortAudio's flag) includes the peer's; jackd's lines are the
@@ -40,6 +43,7 @@ from collections import Counter
 from pathlib import Path
 
 from vamen.model.errors import VamenError
+from vamen.server.audio.audiochild import NICE
 
 #: The peer's JACK client name, as jackd's log lines carry it.
 PEER = "peer"
@@ -82,9 +86,11 @@ class JackLog:
         except OSError as exc:
             raise PeerError(f"cannot read jackd's log {self.path}: {exc.strerror or exc}") from None
         self._partial = b""
+        self._timer_late = False
 
-    def read(self) -> list[tuple[str, str]]:
-        """The ``(client, state)`` of each whole line written since the last read."""
+    def read(self) -> list[tuple[str, str, bool]]:
+        """``(client, state, timer_late)`` for each line since the last read that says who was late
+        (see :func:`sort_lines`)."""
         try:
             with open(self.path, "rb") as fh:
                 size = os.fstat(fh.fileno()).st_size
@@ -98,7 +104,35 @@ class JackLog:
         data = self._partial + data
         lines = data.split(b"\n")
         self._partial = lines.pop()
-        return [hit for line in lines if (hit := parse_line(line.decode(errors="replace")))]
+        events, self._timer_late = sort_lines([line.decode(errors="replace") for line in lines],
+                                              self._timer_late)
+        return events
+
+
+def sort_lines(lines: list[str], timer_late: bool = False) -> tuple[list[tuple[str, str, bool]], bool]:
+    """jackd's lines as ``(client, state, timer_late)``, and whether the last cycle began late.
+
+    ``timer_late``: jackd found the client late in a cycle that followed the
+    server's own late one. A timed driver logs ``Process XRun = N usec`` at
+    the end of a cycle that ended past the next one's start (N is the cycle's
+    own length: when it is short, the driver's thread woke late), and starts
+    the next cycle at once; the clients signalled in the late cycle had N
+    microseconds, not a period, and jackd's check at the start of the next
+    one (the lines that follow) finds whoever needed more. Any other line
+    (``Process error``, the end of a cycle) closes that group.
+    """
+    events = []
+    for line in lines:
+        hit = parse_line(line)
+        if hit is None:
+            if line.strip():
+                timer_late = False
+            continue
+        client, state = hit
+        if state == "driver":
+            timer_late = True
+        events.append((client, state, timer_late and state != "driver"))
+    return events, timer_late
 
 
 def server_name(env: dict | None = None) -> str:
@@ -210,6 +244,7 @@ class Peer:
                 raise PeerError(f"jack_metro did not register its port within {timeout:g} s")
             time.sleep(0.05)
         playback = _jack("jack_lsp", "-s", server_name(self.env), "-p", env=self.env).stdout
+        _renice(self._proc.pid, NICE)
         target = _first_playback(playback)
         if target and _jack("jack_connect", "-s", server_name(self.env), ports[0], target,
                             env=self.env).returncode == 0:
@@ -234,6 +269,23 @@ class Peer:
                 proc.wait()
         if proc.stderr:
             proc.stderr.close()
+
+
+def _renice(pid: int, nice: int) -> bool:
+    """Every thread of ``pid`` at ``nice``, where allowed: the peer competes for the CPU as
+    vamen's audio process does (on a real-time server both JACK threads are real-time anyway)."""
+    done = False
+    try:
+        tids = [int(t.name) for t in Path(f"/proc/{pid}/task").iterdir()]
+    except OSError:
+        return False
+    for tid in tids:
+        try:
+            os.setpriority(os.PRIO_PROCESS, tid, nice)  # Linux: per thread
+            done = True
+        except OSError:
+            pass
+    return done
 
 
 def _first_playback(lsp_properties: str) -> str | None:
@@ -297,14 +349,24 @@ def audio_threads(pids: dict, watch: float = 1.0, proc: Path = Path("/proc")) ->
 
 # -- per-minute rows and the verdict -------------------------------------------------------
 
-ROW_KEYS = ("underruns", "slow_callbacks", "vamen_late", "vamen_triggered", "vamen_running",
-            "peer_late", "peer_triggered", "peer_running", "driver_late", "others_late")
+ROW_KEYS = ("underruns", "slow_callbacks",
+            "vamen_late", "vamen_triggered", "vamen_running", "vamen_timer_late", "vamen_unwoken",
+            "vamen_own",
+            "peer_late", "peer_triggered", "peer_running", "peer_timer_late", "peer_unwoken", "peer_own",
+            "driver_late", "others_late")
 
 
-def count_lines(events: list[tuple[str, str]], vamen: str = VAMEN, peer: str = PEER) -> Counter:
-    """jackd's lines sorted by whose they are (keys of :data:`ROW_KEYS`)."""
+def count_lines(events: list[tuple[str, str, bool]], vamen: str = VAMEN, peer: str = PEER) -> Counter:
+    """jackd's lines sorted by whose they are (keys of :data:`ROW_KEYS`).
+
+    For each client: ``late`` (every line naming it), by jackd's state
+    (``triggered``: not yet woken; ``running``: woken, not finished), and by
+    cause, which adds up to ``late``: ``timer_late`` (in a cycle cut short by
+    the server's own late timer, :func:`sort_lines`), else ``unwoken``
+    (triggered) or ``own`` (woken, given its period, not finished in it).
+    """
     counts: Counter = Counter()
-    for client, state in events:
+    for client, state, timer_late in events:
         if state == "driver":
             counts["driver_late"] += 1
             continue
@@ -315,34 +377,37 @@ def count_lines(events: list[tuple[str, str]], vamen: str = VAMEN, peer: str = P
         counts[f"{who}_late"] += 1
         if state in ("Triggered", "Running"):
             counts[f"{who}_{state.lower()}"] += 1
+        cause = "timer_late" if timer_late else "unwoken" if state == "Triggered" else "own"
+        counts[f"{who}_{cause}"] += 1
     return counts
 
 
 def verdict(totals: dict) -> str:
     """One line: whether any of the run's underruns was vamen's, by jackd's account.
 
-    An underrun is vamen's when jackd named vamen's client as not finished
-    at the deadline (or finished after it). Every other xrun vamen heard of
-    was another client's or the server's own. A slow callback (vamen's code
-    over half its block) is vamen's whatever jackd says.
+    An underrun is vamen's when jackd found vamen's client woken and not
+    finished at the end of a cycle that gave it its whole period
+    (``vamen_own``), or when a callback was slow (vamen's code over half its
+    block). Not vamen's: a cycle the server itself began late
+    (``timer_late``: no client had its period), vamen's thread not yet woken
+    by the deadline (``Triggered``: the kernel or the host did not run it), and
+    every xrun of another client or of the server, which JACK tells vamen of
+    too. The peer, a C client with no work, is held to the same account.
     """
-    mine, peer, slow = totals["vamen_late"], totals["peer_late"], totals["slow_callbacks"]
-    others = totals["driver_late"] + totals["others_late"]
-    heard = totals["underruns"]
-    if not mine:
-        if not heard and not peer and not others:
-            line = "verdict: no underruns at all, and jackd blamed nobody"
-        else:
-            line = (f"verdict: none of the {heard} underruns vamen heard of was vamen's: jackd blamed "
-                    f"the peer {peer} times, its own timer {totals['driver_late']}, other clients "
-                    f"{totals['others_late']}, vamen never")
-        return line + (f"; but {slow} callbacks took over half their block" if slow else
-                       "; 0 slow callbacks")
-    split = f"{totals['vamen_triggered']} never woken, {totals['vamen_running']} still running"
-    compare = ("no more often than" if mine <= peer else "more often than")
-    return (f"verdict: {mine} underrun{'s were' if mine != 1 else ' was'} vamen's by jackd's account "
-            f"({split}; {slow} slow callbacks); the peer, a C client with no work, was late {peer} "
-            f"times in the same run: vamen {compare} the peer")
+    mine, own, slow = totals["vamen_late"], totals["vamen_own"], totals["slow_callbacks"]
+    peer, heard = totals["peer_late"], totals["underruns"]
+    if not mine and not peer and not heard and not totals["driver_late"] + totals["others_late"]:
+        return "verdict: no underruns at all, and jackd blamed nobody" + (
+            f"; but {slow} callbacks took over half their block" if slow else "; 0 slow callbacks")
+    found = (f"jackd found vamen late {mine} times ({totals['vamen_timer_late']} in cycles the server "
+             f"began late, {totals['vamen_unwoken']} not yet woken, {own} woken and given its period) "
+             f"and the peer {peer} times ({totals['peer_timer_late']}, {totals['peer_unwoken']}, "
+             f"{totals['peer_own']}); the server's timer was late {totals['driver_late']} times")
+    if not own and not slow:
+        return f"verdict: none of the {heard} underruns vamen heard of was vamen's: {found}; 0 slow callbacks"
+    compare = "no more often than" if own <= totals["peer_own"] else "more often than"
+    return (f"verdict: {own} underrun{'s were' if own != 1 else ' was'} vamen's ({slow} slow callbacks): "
+            f"{found}; vamen late in its own cycles {compare} the peer")
 
 
 class PeerWatch:
@@ -367,12 +432,20 @@ class PeerWatch:
         self.tids: dict[str, int | None] = {}
         self.rows: list[dict] = []
         self._row: dict | None = None
+        # seconds in which jackd found a client late, and the others: how many, and the
+        # client's JACK thread's run-queue time and the host's steal summed over them
+        self.by_second = {f"{who}_{kind}": [0, 0.0, 0.0] for who in ("vamen", "peer")
+                          for kind in ("late", "calm")}
+        self._last: dict | None = None
+        self._first: dict | None = None
+        self._whole: dict = {}
 
     def begin(self) -> None:
         """Find the audio threads (a second), skip what jackd logged so far, open the first row."""
         self.tids = audio_threads(self.pids, 1.0, self.proc)
         self.log.read()
         self._open()
+        self._first = self._last = self._row["start"]
 
     def _snapshot(self) -> dict:
         snap = {"t": time.monotonic(), "underruns": self.underruns(), "slow_callbacks": self.slow(),
@@ -384,52 +457,83 @@ class PeerWatch:
             snap[who] = thread_times(pid, tid, self.proc) if pid and tid else None
         return snap
 
-    def _open(self) -> None:
-        self._row = {"start": self._snapshot(), "lines": Counter()}
+    def _open(self, snapshot: dict | None = None) -> None:
+        self._row = {"start": snapshot or self._snapshot(), "lines": Counter()}
 
     def tick(self) -> None:
         if self._row is None:
             return
-        self._row["lines"].update(count_lines(self.log.read(), self.vamen, self.peer))
-        if time.monotonic() - self._row["start"]["t"] >= self.row_seconds - 0.5:
-            self._close()
-            self._open()
+        lines = count_lines(self.log.read(), self.vamen, self.peer)
+        self._row["lines"].update(lines)
+        now = self._snapshot()
+        self._second(self._last, now, lines)
+        self._last = now
+        if now["t"] - self._row["start"]["t"] >= self.row_seconds - 0.5:
+            self._close(now)
+            self._open(now)
+
+    def _second(self, a: dict, b: dict, lines: Counter) -> None:
+        """Sort this second by whether jackd found each client late in it."""
+        steal = 0.0 if a["steal"] is None or b["steal"] is None else b["steal"] - a["steal"]
+        for who in ("vamen", "peer"):
+            if not (a.get(who) and b.get(who)):
+                continue
+            bucket = self.by_second[f"{who}_{'late' if lines.get(f'{who}_late') else 'calm'}"]
+            bucket[0] += 1
+            bucket[1] += b[who][1] - a[who][1]
+            bucket[2] += steal
 
     def finish(self) -> None:
         if self._row is None:
             return
         self._row["lines"].update(count_lines(self.log.read(), self.vamen, self.peer))
-        if time.monotonic() - self._row["start"]["t"] >= 1.0 or not self.rows:
-            self._close()
+        end = self._snapshot()
+        if end["t"] - self._row["start"]["t"] >= 1.0 or not self.rows:
+            self._close(end)
+        self._whole = self._spans(self._first, end) if self._first else {}
         self._row = None
 
-    def _close(self) -> None:
-        a, b, lines = self._row["start"], self._snapshot(), self._row["lines"]
+    def _spans(self, a: dict, b: dict) -> dict:
+        """Where the cycles went between snapshots ``a`` and ``b`` (see :func:`thread_times`)."""
         seconds = b["t"] - a["t"]
-        row = {"minute": len(self.rows) + 1, "seconds": round(seconds, 1),
-               "underruns": b["underruns"] - a["underruns"],
-               "slow_callbacks": b["slow_callbacks"] - a["slow_callbacks"],
-               **{k: int(lines.get(k, 0)) for k in ROW_KEYS[2:]}}
-        row["steal_seconds"] = (None if a["steal"] is None or b["steal"] is None
-                                else round(b["steal"] - a["steal"], 2))
         cycles = seconds / self.period if seconds > 0 else 0
+        out = {}
         for who in ("vamen", "peer"):
             ta, tb = a.get(who), b.get(who)
             if ta and tb and cycles:
                 # per cycle: what the thread itself used; per second: how long it sat ready, not running
-                row[f"{who}_cpu_us_per_cycle"] = round(1e6 * (tb[0] - ta[0]) / cycles, 1)
-                row[f"{who}_runqueue_ms_per_s"] = round(1e3 * (tb[1] - ta[1]) / seconds, 2)
+                out[f"{who}_cpu_us_per_cycle"] = round(1e6 * (tb[0] - ta[0]) / cycles, 1)
+                out[f"{who}_runqueue_ms_per_s"] = round(1e3 * (tb[1] - ta[1]) / seconds, 2)
         if a["callback"] and b["callback"] and b["callback"][1] > a["callback"][1]:
-            row["callback_us_mean"] = round(
+            out["callback_us_mean"] = round(
                 1e6 * (b["callback"][0] - a["callback"][0]) / (b["callback"][1] - a["callback"][1]), 1)
         if a["portaudio"] and b["portaudio"] and b["portaudio"][1] > a["portaudio"][1]:
             load = (b["portaudio"][0] - a["portaudio"][0]) / (b["portaudio"][1] - a["portaudio"][1])
-            row["portaudio_us_mean"] = round(1e6 * load * self.period, 1)
+            out["portaudio_us_mean"] = round(1e6 * load * self.period, 1)
+        return out
+
+    def _close(self, snapshot: dict | None = None) -> None:
+        a, b, lines = self._row["start"], snapshot or self._snapshot(), self._row["lines"]
+        row = {"minute": len(self.rows) + 1, "seconds": round(b["t"] - a["t"], 1),
+               "underruns": b["underruns"] - a["underruns"],
+               "slow_callbacks": b["slow_callbacks"] - a["slow_callbacks"],
+               **{k: int(lines.get(k, 0)) for k in ROW_KEYS[2:]},
+               "steal_seconds": (None if a["steal"] is None or b["steal"] is None
+                                 else round(b["steal"] - a["steal"], 2)),
+               **self._spans(a, b)}
         self.rows.append(row)
 
     def figures(self) -> dict:
+        """``rows`` (one a minute), ``totals``, ``verdict``, ``cycle`` (the whole run's
+        :meth:`_spans`) and ``by_second`` (seconds with and without each client late)."""
         totals = {k: sum(r[k] for r in self.rows) for k in ROW_KEYS}
         steal = [r["steal_seconds"] for r in self.rows if r["steal_seconds"] is not None]
         totals["steal_seconds"] = round(sum(steal), 2) if steal else None
+        seconds = {}
+        for key, (n, runqueue, steal) in self.by_second.items():
+            seconds[key] = {"seconds": n,
+                            "runqueue_ms_per_s": round(1e3 * runqueue / n, 2) if n else None,
+                            "steal_ms_per_s": round(1e3 * steal / n, 2) if n else None}
         return {"rows": self.rows, "totals": totals, "verdict": verdict(totals),
-                "threads_found": {who: tid is not None for who, tid in self.tids.items()}}
+                "threads_found": {who: tid is not None for who, tid in self.tids.items()},
+                "cycle": self._whole, "by_second": seconds}

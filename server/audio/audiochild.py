@@ -52,6 +52,7 @@ TAP_SECONDS = 2.0
 STARTUP_SECONDS = 1.0
 REALTIME_PRIORITY = 40  # below JACK's client threads (the server's priority - 5)
 SLOW_SHARE = 0.5  # a callback that takes more than this share of its block is slow
+NICE = -10  # the audio process's niceness where allowed (bench soak --peer gives its peer the same)
 
 
 @dataclass(frozen=True)
@@ -151,7 +152,7 @@ def _apply(msg: tuple, player, status: np.ndarray) -> bool:
 def _nice() -> None:
     """Ahead of the renderer's threads for the CPU, where allowed."""
     try:
-        os.setpriority(os.PRIO_PROCESS, 0, -10)
+        os.setpriority(os.PRIO_PROCESS, 0, NICE)
     except OSError:
         pass
 

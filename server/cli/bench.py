@@ -227,8 +227,8 @@ def _soak_peer(model_path, device, minutes, rate, blocksize, autopilot, jack_log
 
 #: columns of the per-minute table: (heading, key, width)
 PEER_COLUMNS = (("min", "minute", 4), ("s", "seconds", 5), ("underruns", "underruns", 9),
-                ("slow", "slow_callbacks", 4), ("vamen late (T/R)", "vamen", 16),
-                ("peer late (T/R)", "peer", 15), ("timer", "driver_late", 5),
+                ("slow", "slow_callbacks", 4), ("vamen late (srv/unw/own)", "vamen", 24),
+                ("peer late (srv/unw/own)", "peer", 23), ("timer", "driver_late", 5),
                 ("steal s", "steal_seconds", 7), ("vamen cpu us", "vamen_cpu_us_per_cycle", 12),
                 ("peer cpu us", "peer_cpu_us_per_cycle", 11),
                 ("vamen rq ms/s", "vamen_runqueue_ms_per_s", 13),
@@ -238,7 +238,8 @@ PEER_COLUMNS = (("min", "minute", 4), ("s", "seconds", 5), ("underruns", "underr
 
 def _cell(row: dict, key: str) -> str:
     if key in ("vamen", "peer"):
-        return f"{row[key + '_late']} ({row[key + '_triggered']}/{row[key + '_running']})"
+        # srv: in a cycle the server began late; unw: not yet woken; own: woken, given its period
+        return f"{row[key + '_late']} ({row[key + '_timer_late']}/{row[key + '_unwoken']}/{row[key + '_own']})"
     value = row.get(key)
     return "-" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
 
@@ -259,6 +260,21 @@ def _peer_text(figures: dict, minutes: float, rate: int) -> str:
         f"RSS {figures['rss_start_mb']} -> {figures['rss_end_mb']} MiB ({figures['rss_growth_pct']:+.2f} %"
         + (f"; {figures['rss_growth_after_warmup_pct']:+.2f} % after the first tenth)"
            if "rss_warm_mb" in figures else ")"))
+    cycle = peer["cycle"]
+    if "vamen_cpu_us_per_cycle" in cycle:
+        lines.append(
+            f"where a cycle went (means): vamen's JACK thread {cycle['vamen_cpu_us_per_cycle']} us of CPU, "
+            f"PortAudio's callback {cycle.get('portaudio_us_mean', '-')} us, vamen's Python callback "
+            f"{cycle.get('callback_us_mean', '-')} us; the peer's thread "
+            f"{cycle.get('peer_cpu_us_per_cycle', '-')} us; ready but not running: vamen "
+            f"{cycle['vamen_runqueue_ms_per_s']} ms/s, the peer {cycle.get('peer_runqueue_ms_per_s', '-')} ms/s")
+    for who in ("vamen", "peer"):
+        late, calm = peer["by_second"][f"{who}_late"], peer["by_second"][f"{who}_calm"]
+        if late["seconds"]:
+            lines.append(
+                f"{who} late in {late['seconds']} s: its thread ready but not running "
+                f"{late['runqueue_ms_per_s']} ms/s then, {calm['runqueue_ms_per_s']} ms/s in the other "
+                f"{calm['seconds']} s; host steal {late['steal_ms_per_s']} against {calm['steal_ms_per_s']} ms/s")
     lines.append(peer["verdict"])
     return "\n".join(lines)
 

@@ -16,27 +16,41 @@ import pytest
 
 from vamen.server import peer as p
 
-# as jackd2 1.9.21 writes them (a dummy server here, with jack_metro stopped for 50 ms)
+# as jackd2 1.9.21 writes them (a real-time dummy server beside jack_metro, 2 December)
 LOG = """\
-JACK server starting in non-realtime mode
+JACK server starting in realtime mode with priority 70
 self-connect-mode is "Don't restrict self connect requests"
-JackTimedDriver::Process XRun = 5385 usec
+JackEngine::XRun: client = vamen was not finished, state = Running
+JackAudioDriver::ProcessGraphAsyncMaster: Process error
 JackEngine::XRun: client = metro was not finished, state = Triggered
 JackAudioDriver::ProcessGraphAsyncMaster: Process error
+JackTimedDriver::Process XRun = 50 usec
 JackEngine::XRun: client = vamen was not finished, state = Running
-JackEngine::XRun: client = vamen was not finished, state = Triggered
+JackEngine::XRun: client = metro was not finished, state = Triggered
+JackAudioDriver::ProcessGraphAsyncMaster: Process error
+JackTimedDriver::Process XRun = 19 usec
+JackTimedDriver::Process XRun = 6476 usec
 JackEngine::XRun: client vamen finished after current callback
+JackAudioDriver::ProcessGraphAsyncMaster: Process error
 JackEngine::XRun: client = someone else was not finished, state = Running
 """
 
 
-def test_jackds_lines_are_sorted_by_whose_they_are():
-    events = [e for line in LOG.splitlines() if (e := p.parse_line(line))]
-    assert events == [("", "driver"), ("metro", "Triggered"), ("vamen", "Running"),
-                      ("vamen", "Triggered"), ("vamen", "late"), ("someone else", "Running")]
+def test_jackds_lines_are_sorted_by_whose_they_are_and_whether_the_cycle_began_late():
+    events, timer_late = p.sort_lines(LOG.splitlines())
+    assert events == [
+        ("vamen", "Running", False), ("metro", "Triggered", False),
+        ("", "driver", False), ("vamen", "Running", True), ("metro", "Triggered", True),
+        ("", "driver", False), ("", "driver", False), ("vamen", "late", True),
+        ("someone else", "Running", False)]
+    assert timer_late is False
     counts = p.count_lines(events, vamen="vamen", peer="metro")
-    assert counts == {"driver_late": 1, "peer_late": 1, "peer_triggered": 1, "vamen_late": 3,
-                      "vamen_running": 1, "vamen_triggered": 1, "others_late": 1}
+    assert counts == {"driver_late": 3, "others_late": 1,
+                      "vamen_late": 3, "vamen_running": 2, "vamen_timer_late": 2, "vamen_own": 1,
+                      "peer_late": 2, "peer_triggered": 2, "peer_timer_late": 1, "peer_unwoken": 1}
+    # the causes add up to every line naming a client
+    for who in ("vamen", "peer"):
+        assert counts[f"{who}_late"] == sum(counts[f"{who}_{c}"] for c in ("timer_late", "unwoken", "own"))
 
 
 def _totals(**given):
@@ -44,14 +58,20 @@ def _totals(**given):
 
 
 def test_the_verdict_says_whether_any_underrun_was_vamens():
-    clean = p.verdict(_totals(underruns=5, peer_late=3, peer_triggered=3, driver_late=2))
-    assert clean.startswith("verdict: none of the 5 underruns") and "peer 3 times" in clean
-    assert "0 slow callbacks" in clean
-    mine = p.verdict(_totals(underruns=6, vamen_late=2, vamen_running=2, peer_late=3))
-    assert mine.startswith("verdict: 2 underruns were vamen's") and "no more often than the peer" in mine
-    worse = p.verdict(_totals(underruns=6, vamen_late=4, vamen_triggered=4, peer_late=1))
-    assert "4 never woken" in worse and "vamen more often than the peer" in worse
-    assert "1 callbacks took over half" in p.verdict(_totals(slow_callbacks=1))
+    clean = p.verdict(_totals(underruns=9, vamen_late=6, vamen_running=6, vamen_timer_late=5,
+                              vamen_triggered=1, vamen_unwoken=1, peer_late=3, peer_triggered=3,
+                              peer_unwoken=3, driver_late=7))
+    assert clean.startswith("verdict: none of the 9 underruns vamen heard of was vamen's")
+    assert "vamen late 6 times (5 in cycles the server began late, 1 not yet woken, 0 woken" in clean
+    assert "the peer 3 times (0, 3, 0)" in clean and clean.endswith("0 slow callbacks")
+    mine = p.verdict(_totals(underruns=6, vamen_late=2, vamen_running=2, vamen_own=2,
+                             peer_late=3, peer_own=3))
+    assert mine.startswith("verdict: 2 underruns were vamen's (0 slow callbacks)")
+    assert mine.endswith("no more often than the peer")
+    worse = p.verdict(_totals(underruns=6, vamen_late=4, vamen_running=4, vamen_own=4, peer_late=1))
+    assert worse.startswith("verdict: 4 underruns were vamen's") and worse.endswith("more often than the peer")
+    assert p.verdict(_totals(slow_callbacks=1, underruns=1, driver_late=1)).startswith(
+        "verdict: 0 underruns were vamen's (1 slow callbacks)")
     assert p.verdict(_totals()) == "verdict: no underruns at all, and jackd blamed nobody; 0 slow callbacks"
 
 
@@ -62,12 +82,15 @@ def test_the_log_is_followed_from_its_end_through_a_truncation(tmp_path):
     assert log.read() == []
     with open(path, "a") as fh:
         fh.write("JackEngine::XRun: client = peer was not finished, state = Running\nJackEngine::XRun: cli")
-    assert log.read() == [("peer", "Running")]  # the half-written line waits for its end
+    assert log.read() == [("peer", "Running", False)]  # the half-written line waits for its end
     with open(path, "a") as fh:
-        fh.write("ent = vamen was not finished, state = Triggered\n")
-    assert log.read() == [("vamen", "Triggered")]
+        fh.write("ent = vamen was not finished, state = Triggered\nJackTimedDriver::Process XRun = 9 usec\n")
+    assert log.read() == [("vamen", "Triggered", False), ("", "driver", False)]
+    with open(path, "a") as fh:  # the cycle after the late one, in the next read
+        fh.write("JackEngine::XRun: client = vamen was not finished, state = Running\n")
+    assert log.read() == [("vamen", "Running", True)]
     path.write_text("JackTimedDriver::Process XRun = 36 usec\n")  # rotated: shorter than before
-    assert log.read() == [("", "driver")]
+    assert log.read() == [("", "driver", False)]
     with pytest.raises(p.PeerError):
         p.JackLog(tmp_path / "missing.log")
 
@@ -117,16 +140,22 @@ def test_soak_peer_lays_a_stall_of_the_peer_at_the_peers_door(jack, tiny_model):
     assert totals["underruns"] == figures["underruns"]
     assert totals["peer_late"] >= 1  # the stall, by jackd's word
     assert totals["underruns"] >= 1  # and vamen heard of it, as every client does
-    if totals["vamen_late"] == 0:
+    for who in ("vamen", "peer"):
+        assert totals[f"{who}_late"] == sum(totals[f"{who}_{c}"] for c in ("timer_late", "unwoken", "own"))
+    if totals["vamen_own"] == 0 and totals["slow_callbacks"] == 0:
         assert peer["verdict"].startswith(f"verdict: none of the {totals['underruns']} underruns")
     else:
-        assert peer["verdict"].startswith(f"verdict: {totals['vamen_late']} underrun")
-    assert f"late {totals['peer_late']} times" in peer["verdict"] or \
-        f"the peer {totals['peer_late']} times" in peer["verdict"]
+        assert peer["verdict"].startswith(f"verdict: {totals['vamen_own']} underrun")
+    assert f"vamen late {totals['vamen_late']} times" in peer["verdict"]
+    assert f"the peer {totals['peer_late']} times" in peer["verdict"]
     # where the cycles went, from outside: both JACK threads found and measured
     assert peer["threads_found"] == {"vamen": True, "peer": True}
     row = rows[0]
     assert 0 < row["peer_cpu_us_per_cycle"] < row["vamen_cpu_us_per_cycle"] < 5333
     assert 0 < row["callback_us_mean"] < 5333 and 0 < row["portaudio_us_mean"] < 5333
     assert row["vamen_runqueue_ms_per_s"] >= 0 and row["peer_runqueue_ms_per_s"] >= 0
+    assert peer["cycle"]["vamen_cpu_us_per_cycle"] > 0
+    split = peer["by_second"]  # every second counted once per client: late in it or not
+    assert split["peer_late"]["seconds"] >= 1
+    assert 9 <= split["peer_late"]["seconds"] + split["peer_calm"]["seconds"] <= 14
     assert not jack.ports("peer:")  # the bench took its peer away with it
