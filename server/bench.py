@@ -165,6 +165,7 @@ def bench_soak(engine, seconds: float, rate: int = 1000,
     rss_start = rss_mb()
     under0, late0 = engine.player.underruns, engine.worker.late
     slow0 = getattr(engine.player, "slow_callbacks", 0)
+    slow_cpu0 = getattr(engine.player, "slow_cpu_callbacks", 0)
     starved0 = engine.player.starved
     rng = np.random.default_rng(1)
     sent = 0
@@ -236,6 +237,7 @@ def bench_soak(engine, seconds: float, rate: int = 1000,
         **({"autopilot_scenes": sorted(scenes)} if flying else {}),
         **({"audio_restarts": audio.restarts,
             "slow_callbacks": engine.player.slow_callbacks - slow0,
+            "slow_cpu_callbacks": engine.player.slow_cpu_callbacks - slow_cpu0,
             "callback_max_ms": round(engine.player.callback_max_ms, 2)} if audio is not None else {}),
         # the audio process is its own: its memory counted apart (shared loop pool included)
         **({"audio_rss_start_mb": _round(audio_rss[0]), "audio_rss_end_mb": _round(audio_rss[-1])}

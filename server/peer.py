@@ -349,7 +349,7 @@ def audio_threads(pids: dict, watch: float = 1.0, proc: Path = Path("/proc")) ->
 
 # -- per-minute rows and the verdict -------------------------------------------------------
 
-ROW_KEYS = ("underruns", "slow_callbacks",
+ROW_KEYS = ("underruns", "slow_callbacks", "slow_cpu_callbacks",
             "vamen_late", "vamen_triggered", "vamen_running", "vamen_timer_late", "vamen_unwoken",
             "vamen_own",
             "peer_late", "peer_triggered", "peer_running", "peer_timer_late", "peer_unwoken", "peer_own",
@@ -388,25 +388,27 @@ def verdict(totals: dict) -> str:
     An underrun is vamen's when jackd found vamen's client woken and not
     finished at the end of a cycle that gave it its whole period
     (``vamen_own``), or when a callback was slow (vamen's code over half its
-    block). Not vamen's: a cycle the server itself began late
+    block in its thread's CPU time: slow by the wall clock only, the thread
+    was off the CPU). Not vamen's: a cycle the server itself began late
     (``timer_late``: no client had its period), vamen's thread not yet woken
     by the deadline (``Triggered``: the kernel or the host did not run it), and
     every xrun of another client or of the server, which JACK tells vamen of
     too. The peer, a C client with no work, is held to the same account.
     """
     mine, own, slow = totals["vamen_late"], totals["vamen_own"], totals["slow_callbacks"]
+    slow_cpu = totals["slow_cpu_callbacks"]
+    slowness = f"{slow} slow callbacks, {slow_cpu} of them slow in CPU time"
     peer, heard = totals["peer_late"], totals["underruns"]
     if not mine and not peer and not heard and not totals["driver_late"] + totals["others_late"]:
-        return "verdict: no underruns at all, and jackd blamed nobody" + (
-            f"; but {slow} callbacks took over half their block" if slow else "; 0 slow callbacks")
+        return f"verdict: no underruns at all, and jackd blamed nobody; {slowness}"
     found = (f"jackd found vamen late {mine} times ({totals['vamen_timer_late']} in cycles the server "
              f"began late, {totals['vamen_unwoken']} not yet woken, {own} woken and given its period) "
              f"and the peer {peer} times ({totals['peer_timer_late']}, {totals['peer_unwoken']}, "
              f"{totals['peer_own']}); the server's timer was late {totals['driver_late']} times")
-    if not own and not slow:
-        return f"verdict: none of the {heard} underruns vamen heard of was vamen's: {found}; 0 slow callbacks"
+    if not own and not slow_cpu:
+        return f"verdict: none of the {heard} underruns vamen heard of was vamen's: {found}; {slowness}"
     compare = "no more often than" if own <= totals["peer_own"] else "more often than"
-    return (f"verdict: {own} underrun{'s were' if own != 1 else ' was'} vamen's ({slow} slow callbacks): "
+    return (f"verdict: {own} underrun{'s were' if own != 1 else ' was'} vamen's ({slowness}): "
             f"{found}; vamen late in its own cycles {compare} the peer")
 
 
@@ -419,11 +421,12 @@ class PeerWatch:
     """
 
     def __init__(self, log: JackLog, underruns, slow, audio_pid: int | None, peer_pid: int | None,
-                 steal=None, callback=None, portaudio=None, blocksize: int = 256,
+                 steal=None, slow_cpu=None, callback=None, portaudio=None, blocksize: int = 256,
                  sample_rate: int = 48000, row_seconds: float = 60.0, vamen: str = VAMEN,
                  peer: str = PEER, proc: Path = Path("/proc")):
         self.log, self.underruns, self.slow = log, underruns, slow
         self.steal = steal or (lambda: None)
+        self.slow_cpu = slow_cpu or (lambda: 0)
         self.callback = callback  # () -> (callback seconds summed, blocks)
         self.portaudio = portaudio  # () -> (cpu_load readings summed, readings)
         self.period = blocksize / sample_rate
@@ -449,6 +452,7 @@ class PeerWatch:
 
     def _snapshot(self) -> dict:
         snap = {"t": time.monotonic(), "underruns": self.underruns(), "slow_callbacks": self.slow(),
+                "slow_cpu_callbacks": self.slow_cpu(),
                 "steal": self.steal(),
                 "callback": self.callback() if self.callback else None,
                 "portaudio": self.portaudio() if self.portaudio else None}
@@ -517,7 +521,8 @@ class PeerWatch:
         row = {"minute": len(self.rows) + 1, "seconds": round(b["t"] - a["t"], 1),
                "underruns": b["underruns"] - a["underruns"],
                "slow_callbacks": b["slow_callbacks"] - a["slow_callbacks"],
-               **{k: int(lines.get(k, 0)) for k in ROW_KEYS[2:]},
+               "slow_cpu_callbacks": b["slow_cpu_callbacks"] - a["slow_cpu_callbacks"],
+               **{k: int(lines.get(k, 0)) for k in ROW_KEYS[3:]},
                "steal_seconds": (None if a["steal"] is None or b["steal"] is None
                                  else round(b["steal"] - a["steal"], 2)),
                **self._spans(a, b)}

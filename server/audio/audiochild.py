@@ -11,7 +11,8 @@ Shared memory, one file the parent creates and passes as a descriptor:
 
 - ``status``: float64 figures the callback writes after every block (layout
   below), which the parent reads without asking; beside the callback's own
-  time (``CALLBACK_MAX``, ``CALLBACK_SUM``, ``SLOW``), the main loop adds
+  time (``CALLBACK_MAX``, ``CALLBACK_SUM``, ``SLOW``; ``SLOW_CPU``: slow
+  callbacks that were also slow in the thread's own CPU time), the main loop adds
   PortAudio's reading of the whole C-level callback (``stream.cpu_load``,
   summed in ``PA_LOAD_SUM`` over ``PA_LOAD_READS`` reads every 50 ms): the
   two apart are what the Python callback's own clock cannot see (cffi's way
@@ -45,8 +46,8 @@ from .recorder import write_wrapped
 # status slots (float64 each; integers are exact to 2**53)
 POSITION, UNDERRUNS, STARVED, BLOCKS, SWITCHES, SWITCH_TIME, CURRENT, LEAVING, \
     ACKED, HEARTBEAT, EPOCH, STATE, TAP_WRITE, CALLBACK_MAX, SLOW, CLIPPED, BROKEN, AUDIBLE_AT, \
-    CALLBACK_SUM, PA_LOAD_SUM, PA_LOAD_READS = range(21)
-STATUS_SLOTS = 21
+    CALLBACK_SUM, PA_LOAD_SUM, PA_LOAD_READS, SLOW_CPU = range(22)
+STATUS_SLOTS = 22
 RUNNING, STOPPED, DEAD = 1.0, 2.0, 3.0  # STATE values; 0 before the stream starts
 TAP_SECONDS = 2.0
 STARTUP_SECONDS = 1.0
@@ -100,6 +101,7 @@ class Callback:
 
     def __call__(self, outdata, frames, time_info, status) -> None:
         started = time.perf_counter()
+        cpu = time.thread_time()
         if self.policy is None:  # once: is this thread real-time? (see _realtime_like)
             self.policy = os.sched_getscheduler(0) if hasattr(os, "sched_getscheduler") else -1
         p, st = self.player, self.status
@@ -130,6 +132,10 @@ class Callback:
             st[CALLBACK_MAX] = took
         if took > SLOW_SHARE * frames / p.sample_rate:
             st[SLOW] += 1
+            # and in CPU time? A callback slow by the wall clock only was off the CPU
+            # (preempted, or its virtual CPU taken by the host), not busy in vamen's code
+            if time.thread_time() - cpu > SLOW_SHARE * frames / p.sample_rate:
+                st[SLOW_CPU] += 1
 
 
 def _apply(msg: tuple, player, status: np.ndarray) -> bool:

@@ -212,6 +212,7 @@ def _soak_peer(model_path, device, minutes, rate, blocksize, autopilot, jack_log
             watch = p.PeerWatch(
                 log, lambda: player.underruns, lambda: getattr(player, "slow_callbacks", 0),
                 audio.pid if audio is not None else None, metro.pid, steal=steal_seconds,
+                slow_cpu=lambda: getattr(player, "slow_cpu_callbacks", 0),
                 callback=(lambda: (player.callback_seconds, player.blocks)) if audio else None,
                 portaudio=(lambda: player.portaudio_load) if audio else None,
                 blocksize=blocksize, sample_rate=engine.sample_rate)
@@ -227,7 +228,7 @@ def _soak_peer(model_path, device, minutes, rate, blocksize, autopilot, jack_log
 
 #: columns of the per-minute table: (heading, key, width)
 PEER_COLUMNS = (("min", "minute", 4), ("s", "seconds", 5), ("underruns", "underruns", 9),
-                ("slow", "slow_callbacks", 4), ("vamen late (srv/unw/own)", "vamen", 24),
+                ("slow (cpu)", "slow", 10), ("vamen late (srv/unw/own)", "vamen", 24),
                 ("peer late (srv/unw/own)", "peer", 23), ("timer", "driver_late", 5),
                 ("steal s", "steal_seconds", 7), ("vamen cpu us", "vamen_cpu_us_per_cycle", 12),
                 ("peer cpu us", "peer_cpu_us_per_cycle", 11),
@@ -240,6 +241,8 @@ def _cell(row: dict, key: str) -> str:
     if key in ("vamen", "peer"):
         # srv: in a cycle the server began late; unw: not yet woken; own: woken, given its period
         return f"{row[key + '_late']} ({row[key + '_timer_late']}/{row[key + '_unwoken']}/{row[key + '_own']})"
+    if key == "slow":
+        return f"{row['slow_callbacks']} ({row['slow_cpu_callbacks']})"
     value = row.get(key)
     return "-" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
 
@@ -256,7 +259,8 @@ def _peer_text(figures: dict, minutes: float, rate: int) -> str:
         lines.append("  ".join(f"{_cell(row, k):>{w}}" for _, k, w in PEER_COLUMNS))
     lines.append(
         f"late loops {figures['late_loops']}, starved blocks {figures['starved_blocks']}, "
-        f"slow callbacks {figures.get('slow_callbacks', '-')} (longest {figures.get('callback_max_ms', '-')} ms); "
+        f"slow callbacks {figures.get('slow_callbacks', '-')} ({peer['totals']['slow_cpu_callbacks']} slow in CPU "
+        f"time; longest {figures.get('callback_max_ms', '-')} ms); "
         f"RSS {figures['rss_start_mb']} -> {figures['rss_end_mb']} MiB ({figures['rss_growth_pct']:+.2f} %"
         + (f"; {figures['rss_growth_after_warmup_pct']:+.2f} % after the first tenth)"
            if "rss_warm_mb" in figures else ")"))
