@@ -388,8 +388,9 @@ def verdict(totals: dict) -> str:
     An underrun is vamen's when jackd found vamen's client woken and not
     finished at the end of a cycle that gave it its whole period
     (``vamen_own``), or when a callback was slow (vamen's code over half its
-    block in its thread's CPU time: slow by the wall clock only, the thread
-    was off the CPU). Not vamen's: a cycle the server itself began late
+    block in its thread's CPU time; slow by the wall clock only, the thread
+    was off the CPU: preempted, its virtual CPU taken, or waiting for the GIL,
+    which this cannot tell apart). Not vamen's: a cycle the server itself began late
     (``timer_late``: no client had its period), vamen's thread not yet woken
     by the deadline (``Triggered``: the kernel or the host did not run it), and
     every xrun of another client or of the server, which JACK tells vamen of

@@ -133,7 +133,8 @@ class Callback:
         if took > SLOW_SHARE * frames / p.sample_rate:
             st[SLOW] += 1
             # and in CPU time? A callback slow by the wall clock only was off the CPU
-            # (preempted, or its virtual CPU taken by the host), not busy in vamen's code
+            # (preempted, its virtual CPU taken by the host, or waiting for the GIL),
+            # not busy in vamen's code
             if time.thread_time() - cpu > SLOW_SHARE * frames / p.sample_rate:
                 st[SLOW_CPU] += 1
 

@@ -2,8 +2,9 @@
 
 A callback over half its block is slow by the wall clock; only when its
 thread's own CPU time is over too was vamen's code busy. Slow by the wall
-clock alone, the thread was preempted or its virtual CPU taken by the host
-(``vamen bench soak --peer`` lays those at the machine's door).
+clock alone, the thread was off the CPU: preempted, its virtual CPU taken by
+the host, or waiting (for the GIL); ``vamen bench soak --peer`` does not call
+those vamen's code.
 """
 import time
 
