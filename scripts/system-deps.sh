@@ -7,7 +7,8 @@ set -euo pipefail
 packages=(
   libsndfile1     # soundfile: reading and writing audio files
   libportaudio2   # sounddevice: playing to the sound card
-  jackd2          # JACK with its dummy driver: the sound card in tests
+  jackd2          # JACK with its dummy driver: the sound card in tests; its jack_metro is
+                  # the peer of vamen bench soak --peer
   sonic-pi-samples  # CC0 recorded drums: vamen dataset recorded, the default model's corpus
   # the clients in patches/, run for real by tests/server/sinks/test_clients_*.py
   # (about 1.1 GB installed, 25-30 s from a near mirror; ghc is most of it)

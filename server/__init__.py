@@ -12,7 +12,8 @@ Wings (each ``__init__`` says what lives there and what it may import;
     midi      MIDI in: mappings, takeover, learn, the MIDI clock follower
     clocks    who leads tempo and bar: internal, MIDI, Link (offline: a test steps it)
     the app   engine (builds), conductor (the control thread's work), options, config,
-              bench and cli/: wires the wings; nothing imports it
+              bench, peer (jack_metro and jackd's log for bench soak --peer) and cli/:
+              wires the wings; nothing imports it
 
 Threads and processes of ``vamen serve`` (each is started by the part named,
 and each owns what follows the arrow)::

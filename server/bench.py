@@ -140,13 +140,17 @@ def _after_warmup(samples: list[tuple[float, float]], seconds: float, rss_end: f
 
 
 def bench_soak(engine, seconds: float, rate: int = 1000,
-               progress: Callable[[float], None] | None = None) -> dict:
+               progress: Callable[[float], None] | None = None, peer=None) -> dict:
     """A noise walk plus ``rate`` OSC messages a second for ``seconds``.
 
     With the engine's autopilot flying, the autopilot moves the music and the
     flood is ``/vamen/ping`` and ``/vamen/state`` (questions, which leave it
     flying), so the soak measures an installation being watched, not a
     performer taking over every millisecond.
+
+    ``peer``, a :class:`~vamen.server.peer.PeerWatch`, is ticked every second
+    beside the run (a C client on the same JACK server, and jackd's log); its
+    per-minute rows and verdict come back under ``"peer"``.
     """
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     target = ("127.0.0.1", engine.osc.port)
@@ -155,10 +159,13 @@ def bench_soak(engine, seconds: float, rate: int = 1000,
     if not flying:
         sock.sendto(_dgram("/vamen/walk", 1.0, 1.0, 1), target)
     time.sleep(1.0)
+    if peer is not None:
+        peer.begin()  # a second to find the JACK threads, before anything is counted
     bar0 = int(engine.now_beat() // 4)
     rss_start = rss_mb()
     under0, late0 = engine.player.underruns, engine.worker.late
     slow0 = getattr(engine.player, "slow_callbacks", 0)
+    slow_cpu0 = getattr(engine.player, "slow_cpu_callbacks", 0)
     starved0 = engine.player.starved
     rng = np.random.default_rng(1)
     sent = 0
@@ -176,6 +183,8 @@ def bench_soak(engine, seconds: float, rate: int = 1000,
         ticks = 0
         while not stop.wait(1.0):
             watch.tick()
+            if peer is not None:
+                peer.tick()
             ticks += 1
             if ticks % 5:
                 continue
@@ -201,6 +210,8 @@ def bench_soak(engine, seconds: float, rate: int = 1000,
         time.sleep(0.002)
     stop.set()
     sampler.join(timeout=2.0)
+    if peer is not None:
+        peer.finish()
     rss_end = rss_mb()
     if audio_rss:
         audio_rss.append(rss_of(audio.pid) if audio.pid else None)
@@ -226,11 +237,13 @@ def bench_soak(engine, seconds: float, rate: int = 1000,
         **({"autopilot_scenes": sorted(scenes)} if flying else {}),
         **({"audio_restarts": audio.restarts,
             "slow_callbacks": engine.player.slow_callbacks - slow0,
+            "slow_cpu_callbacks": engine.player.slow_cpu_callbacks - slow_cpu0,
             "callback_max_ms": round(engine.player.callback_max_ms, 2)} if audio is not None else {}),
         # the audio process is its own: its memory counted apart (shared loop pool included)
         **({"audio_rss_start_mb": _round(audio_rss[0]), "audio_rss_end_mb": _round(audio_rss[-1])}
            if audio_rss else {}),
         **watch.figures(),
+        **({"peer": peer.figures()} if peer is not None else {}),
     }
 
 

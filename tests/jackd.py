@@ -94,7 +94,8 @@ from pathlib import Path
 
 import numpy as np
 
-TOOLS = ("jackd", "jack_wait", "jack_lsp", "jack_connect", "jack_disconnect", "jack_rec")
+TOOLS = ("jackd", "jack_wait", "jack_lsp", "jack_connect", "jack_disconnect", "jack_rec",
+         "jack_metro")  # jack_metro: the peer of vamen bench soak --peer
 TEST_CLIENT = "vamen-tests"
 JACK_HOSTAPI = "JACK Audio Connection Kit"
 SHM_DIR = Path("/dev/shm")

@@ -10,7 +10,13 @@ parent's messages (new schedules, gain, transport) from a socket.
 Shared memory, one file the parent creates and passes as a descriptor:
 
 - ``status``: float64 figures the callback writes after every block (layout
-  below), which the parent reads without asking;
+  below), which the parent reads without asking; beside the callback's own
+  time (``CALLBACK_MAX``, ``CALLBACK_SUM``, ``SLOW``; ``SLOW_CPU``: slow
+  callbacks that were also slow in the thread's own CPU time), the main loop adds
+  PortAudio's reading of the whole C-level callback (``stream.cpu_load``,
+  summed in ``PA_LOAD_SUM`` over ``PA_LOAD_READS`` reads every 50 ms): the
+  two apart are what the Python callback's own clock cannot see (cffi's way
+  in, the wait for the GIL, PortAudio's buffer conversion);
 - ``pool``: the loops, written by the parent's render worker;
 - ``tap``: a ring of the blocks played, which the parent drains into its
   recorder.
@@ -39,13 +45,15 @@ from .recorder import write_wrapped
 
 # status slots (float64 each; integers are exact to 2**53)
 POSITION, UNDERRUNS, STARVED, BLOCKS, SWITCHES, SWITCH_TIME, CURRENT, LEAVING, \
-    ACKED, HEARTBEAT, EPOCH, STATE, TAP_WRITE, CALLBACK_MAX, SLOW, CLIPPED, BROKEN, AUDIBLE_AT = range(18)
-STATUS_SLOTS = 18
+    ACKED, HEARTBEAT, EPOCH, STATE, TAP_WRITE, CALLBACK_MAX, SLOW, CLIPPED, BROKEN, AUDIBLE_AT, \
+    CALLBACK_SUM, PA_LOAD_SUM, PA_LOAD_READS, SLOW_CPU = range(22)
+STATUS_SLOTS = 22
 RUNNING, STOPPED, DEAD = 1.0, 2.0, 3.0  # STATE values; 0 before the stream starts
 TAP_SECONDS = 2.0
 STARTUP_SECONDS = 1.0
 REALTIME_PRIORITY = 40  # below JACK's client threads (the server's priority - 5)
 SLOW_SHARE = 0.5  # a callback that takes more than this share of its block is slow
+NICE = -10  # the audio process's niceness where allowed (bench soak --peer gives its peer the same)
 
 
 @dataclass(frozen=True)
@@ -93,6 +101,7 @@ class Callback:
 
     def __call__(self, outdata, frames, time_info, status) -> None:
         started = time.perf_counter()
+        cpu = time.thread_time()
         if self.policy is None:  # once: is this thread real-time? (see _realtime_like)
             self.policy = os.sched_getscheduler(0) if hasattr(os, "sched_getscheduler") else -1
         p, st = self.player, self.status
@@ -118,10 +127,16 @@ class Callback:
         # vamen was called (the thread woken late), not in vamen's code. The
         # figures live in shared memory only, so they outlive a restarted child.
         took = time.perf_counter() - started
+        st[CALLBACK_SUM] += took
         if took > st[CALLBACK_MAX]:
             st[CALLBACK_MAX] = took
         if took > SLOW_SHARE * frames / p.sample_rate:
             st[SLOW] += 1
+            # and in CPU time? A callback slow by the wall clock only was off the CPU
+            # (preempted, its virtual CPU taken by the host, or waiting for the GIL),
+            # not busy in vamen's code
+            if time.thread_time() - cpu > SLOW_SHARE * frames / p.sample_rate:
+                st[SLOW_CPU] += 1
 
 
 def _apply(msg: tuple, player, status: np.ndarray) -> bool:
@@ -144,7 +159,7 @@ def _apply(msg: tuple, player, status: np.ndarray) -> bool:
 def _nice() -> None:
     """Ahead of the renderer's threads for the CPU, where allowed."""
     try:
-        os.setpriority(os.PRIO_PROCESS, 0, -10)
+        os.setpriority(os.PRIO_PROCESS, 0, NICE)
     except OSError:
         pass
 
@@ -259,6 +274,8 @@ def main(argv: list[str] | None = None) -> int:
     while True:
         if realtime is None and callback.policy is not None:
             realtime = _realtime_like(callback.policy)
+        status[PA_LOAD_SUM] += stream.cpu_load
+        status[PA_LOAD_READS] += 1
         try:
             if conn.poll(0.05) and not _apply(conn.recv(), player, status):
                 break

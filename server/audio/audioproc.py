@@ -121,6 +121,14 @@ class SharedPlayer:
                               doc="Callbacks that took over half their block (see audiochild).")
     callback_max_ms = property(lambda self: 1000.0 * float(self.status[ac.CALLBACK_MAX]),
                                doc="The longest callback since the server started.")
+    slow_cpu_callbacks = property(lambda self: int(self.status[ac.SLOW_CPU]),
+                                  doc="Slow callbacks that were also slow in their thread's CPU time.")
+    callback_seconds = property(lambda self: float(self.status[ac.CALLBACK_SUM]),
+                                doc="All callbacks' own time, summed (with ``blocks``: the mean).")
+    portaudio_load = property(lambda self: (float(self.status[ac.PA_LOAD_SUM]),
+                                            int(self.status[ac.PA_LOAD_READS])),
+                              doc="PortAudio's ``cpu_load`` readings, summed, and how many: "
+                                  "the whole C-level callback's share of its period.")
 
     @property
     def gain(self) -> float:

@@ -129,16 +129,29 @@ def latency(model_path, device, count, blocksize, awake, as_json):
 @click.option("--page", is_flag=True,
               help="Take turns without and with the web page open in a headless Chromium (niced, "
                    "standing in for a phone): what serving the page costs the audio.")
+@click.option("--peer", is_flag=True,
+              help="Run jackd2's jack_metro (a C client with no work) on the same JACK server and "
+                   "say per minute, and in a verdict, whose underruns they were, by jackd's log.")
+@click.option("--jack-log", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="jackd's log (the file its output goes to), for --peer. Default: found when the "
+                   "running jackd writes to a file, or is jackdbus.")
 @awake_option
 @json_option
-def soak(model_path, device, minutes, rate, blocksize, autopilot, page, awake, as_json):
+def soak(model_path, device, minutes, rate, blocksize, autopilot, page, peer, jack_log, awake, as_json):
     """A noise walk plus an OSC flood: underruns, late loops, memory growth."""
     from vamen.server.bench import bench_soak
 
     from .common import stderr_bar
 
-    engine = _engine(model_path, device, blocksize, 1.0, autopilot, awake)
+    if peer and page:
+        raise click.UsageError("--peer and --page measure different things: run them apart")
+    if jack_log and not peer:
+        raise click.UsageError("--jack-log is read for --peer")
     seconds = minutes * 60.0
+    if peer:
+        _soak_peer(model_path, device, minutes, rate, blocksize, autopilot, jack_log, awake, as_json)
+        return
+    engine = _engine(model_path, device, blocksize, 1.0, autopilot, awake)
     if page:
         try:
             _soak_page(engine, seconds, rate, minutes, as_json)
@@ -147,15 +160,7 @@ def soak(model_path, device, minutes, rate, blocksize, autopilot, page, awake, a
         return
     try:
         with stderr_bar(int(seconds), "soak") as bar:
-            done = [0]
-
-            def progress(elapsed):
-                step = int(elapsed) - done[0]
-                if step > 0:
-                    bar.update(step)
-                    done[0] += step
-
-            figures = bench_soak(engine, seconds, rate, progress)
+            figures = bench_soak(engine, seconds, rate, _soak_progress(bar))
     finally:
         engine.close()
     emit(figures, as_json, (
@@ -168,6 +173,116 @@ def soak(model_path, device, minutes, rate, blocksize, autopilot, page, awake, a
         + _steal_line(figures)))
 
 
+def _soak_progress(bar):
+    done = [0]
+
+    def progress(elapsed):
+        step = int(elapsed) - done[0]
+        if step > 0:
+            bar.update(step)
+            done[0] += step
+
+    return progress
+
+
+def _soak_peer(model_path, device, minutes, rate, blocksize, autopilot, jack_log, awake, as_json) -> None:
+    """The soak beside jack_metro on the same JACK server, with jackd's log saying who was late."""
+    from vamen.server import peer as p
+    from vamen.server.bench import bench_soak, steal_seconds
+
+    from .common import stderr_bar
+
+    if not p.jack_running():
+        raise p.PeerError(f"--peer needs a running JACK server (named {p.server_name()!r}, "
+                          "from JACK_DEFAULT_SERVER): none answers")
+    path = jack_log or p.find_jack_log()
+    if path is None:
+        raise p.PeerError("--peer reads jackd's log to say whose xruns they are, and the running "
+                          "jackd does not write to a file: start it with its output in one "
+                          "(jackd ... > jackd.log 2>&1) and pass --jack-log jackd.log")
+    if p.client_ports(p.VAMEN):
+        raise p.PeerError(f"a JACK client named {p.VAMEN!r} already plays on this server (a vamen "
+                          "serve?): its xruns would be counted as the bench's; stop it first")
+    log = p.JackLog(path)
+    metro = p.Peer().start()
+    try:
+        engine = _engine(model_path, device or "JACK", blocksize, 1.0, autopilot, awake)
+        try:
+            player, audio = engine.player, engine.audio_process
+            watch = p.PeerWatch(
+                log, lambda: player.underruns, lambda: getattr(player, "slow_callbacks", 0),
+                audio.pid if audio is not None else None, metro.pid, steal=steal_seconds,
+                slow_cpu=lambda: getattr(player, "slow_cpu_callbacks", 0),
+                callback=(lambda: (player.callback_seconds, player.blocks)) if audio else None,
+                portaudio=(lambda: player.portaudio_load) if audio else None,
+                blocksize=blocksize, sample_rate=engine.sample_rate)
+            with stderr_bar(int(minutes * 60.0), "soak --peer") as bar:
+                figures = bench_soak(engine, minutes * 60.0, rate, _soak_progress(bar), peer=watch)
+        finally:
+            engine.close()
+    finally:
+        metro.close()
+    figures["peer"].update(jack_log=str(path), peer_connected_to=metro.connected_to)
+    emit(figures, as_json, _peer_text(figures, minutes, rate))
+
+
+#: columns of the per-minute table: (heading, key, width)
+PEER_COLUMNS = (("min", "minute", 4), ("s", "seconds", 5), ("underruns", "underruns", 9),
+                ("slow (cpu)", "slow", 10), ("vamen late (srv/unw/own)", "vamen", 24),
+                ("peer late (srv/unw/own)", "peer", 23), ("timer", "driver_late", 5),
+                ("steal s", "steal_seconds", 7), ("vamen cpu us", "vamen_cpu_us_per_cycle", 12),
+                ("peer cpu us", "peer_cpu_us_per_cycle", 11),
+                ("vamen rq ms/s", "vamen_runqueue_ms_per_s", 13),
+                ("peer rq ms/s", "peer_runqueue_ms_per_s", 12),
+                ("callback us", "callback_us_mean", 11), ("portaudio us", "portaudio_us_mean", 12))
+
+
+def _cell(row: dict, key: str) -> str:
+    if key in ("vamen", "peer"):
+        # srv: in a cycle the server began late; unw: not yet woken; own: woken, given its period
+        return f"{row[key + '_late']} ({row[key + '_timer_late']}/{row[key + '_unwoken']}/{row[key + '_own']})"
+    if key == "slow":
+        return f"{row['slow_callbacks']} ({row['slow_cpu_callbacks']})"
+    value = row.get(key)
+    return "-" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _peer_text(figures: dict, minutes: float, rate: int) -> str:
+    """The per-minute table, the run's other figures, and the verdict line last."""
+    from vamen.server.peer import PEER
+
+    peer = figures["peer"]
+    lines = [f"soak --peer {minutes:g} min, {figures['messages']} OSC messages ({rate}/s) on "
+             f"{figures['output']}, beside jack_metro (client {PEER!r}); jackd's log: {peer['jack_log']}",
+             "  ".join(f"{h:>{w}}" for h, _, w in PEER_COLUMNS)]
+    for row in peer["rows"]:
+        lines.append("  ".join(f"{_cell(row, k):>{w}}" for _, k, w in PEER_COLUMNS))
+    lines.append(
+        f"late loops {figures['late_loops']}, starved blocks {figures['starved_blocks']}, "
+        f"slow callbacks {figures.get('slow_callbacks', '-')} ({peer['totals']['slow_cpu_callbacks']} slow in CPU "
+        f"time; longest {figures.get('callback_max_ms', '-')} ms); "
+        f"RSS {figures['rss_start_mb']} -> {figures['rss_end_mb']} MiB ({figures['rss_growth_pct']:+.2f} %"
+        + (f"; {figures['rss_growth_after_warmup_pct']:+.2f} % after the first tenth)"
+           if "rss_warm_mb" in figures else ")"))
+    cycle = peer["cycle"]
+    if "vamen_cpu_us_per_cycle" in cycle:
+        lines.append(
+            f"where a cycle went (means): vamen's JACK thread {cycle['vamen_cpu_us_per_cycle']} us of CPU, "
+            f"PortAudio's callback {cycle.get('portaudio_us_mean', '-')} us, vamen's Python callback "
+            f"{cycle.get('callback_us_mean', '-')} us; the peer's thread "
+            f"{cycle.get('peer_cpu_us_per_cycle', '-')} us; ready but not running: vamen "
+            f"{cycle['vamen_runqueue_ms_per_s']} ms/s, the peer {cycle.get('peer_runqueue_ms_per_s', '-')} ms/s")
+    for who in ("vamen", "peer"):
+        late, calm = peer["by_second"][f"{who}_late"], peer["by_second"][f"{who}_calm"]
+        if late["seconds"]:
+            lines.append(
+                f"{who} late in {late['seconds']} s: its thread ready but not running "
+                f"{late['runqueue_ms_per_s']} ms/s then, {calm['runqueue_ms_per_s']} ms/s in the other "
+                f"{calm['seconds']} s; host steal {late['steal_ms_per_s']} against {calm['steal_ms_per_s']} ms/s")
+    lines.append(peer["verdict"])
+    return "\n".join(lines)
+
+
 def _soak_page(engine, seconds, rate, minutes, as_json) -> None:
     from vamen.server.bench import bench_soak_page
     from vamen.server.web.browser import open_page
@@ -175,15 +290,7 @@ def _soak_page(engine, seconds, rate, minutes, as_json) -> None:
     from .common import stderr_bar
 
     with stderr_bar(int(seconds), "soak --page") as bar:
-        done = [0]
-
-        def progress(elapsed):
-            step = int(elapsed) - done[0]
-            if step > 0:
-                bar.update(step)
-                done[0] += step
-
-        figures = bench_soak_page(engine, seconds, rate, open_page, progress=progress)
+        figures = bench_soak_page(engine, seconds, rate, open_page, progress=_soak_progress(bar))
     a, b = figures["without_page"], figures["with_page"]
     emit(figures, as_json, (
         f"soak {minutes:g} min on {figures['output']}, {rate} OSC messages/s and a walk, in turns: "
