@@ -29,6 +29,7 @@ from .vae import LoopVAE
 #: Steps that ``/vamen/encode``, ``vamen render --encode`` and the follower take.
 FIT_STEPS = 20
 FIT_RATE = 0.2
+BETAS = (0.9, 0.999)
 #: The loss's weights: onset flux thrice the training's, plus a little of the
 #: magnitudes' spectral convergence (what the ear and ``vamen eval`` compare).
 FIT_FLUX = 3.0
@@ -56,21 +57,28 @@ def fit_latent(vae: LoopVAE, hearing: Hearing, spec: torch.Tensor, start: torch.
     z = start.detach().clone()
     if steps <= 0:
         return z
-    z.requires_grad_(True)
-    optim = torch.optim.Adam([z], lr=FIT_RATE)
     target = spec.detach()
+    first = torch.zeros_like(z)
+    second = torch.zeros(z.shape[0], 1, dtype=z.dtype, device=z.device)
     with torch.enable_grad():
-        for _ in range(steps):
+        for step in range(1, steps + 1):
+            z.requires_grad_(True)
             recon = vae.decode(z).clamp(0.0, 1.0)
             loss = (hearing.loss(recon, target, flux_weight=FIT_FLUX, detail=0.0)
                     + FIT_CONVERGENCE * hearing.convergence(recon, target)
                     + PRIOR_PULL * z.pow(2).mean())
             (grad,) = torch.autograd.grad(loss, [z])
+            z = z.detach()
             if not torch.isfinite(grad).all():  # a bar no spectrum can be fitted to: keep the last point
                 break
-            last = z.detach().clone()
-            z.grad = grad
-            optim.step()
-            if not torch.isfinite(z).all():
-                return last
+            # Adam's moments, the second one shared by a point's dimensions: each
+            # step is the gradient's direction, not its signs, so a dimension the
+            # bar does not care about stays where the encoder put it
+            first = BETAS[0] * first + (1 - BETAS[0]) * grad
+            second = BETAS[1] * second + (1 - BETAS[1]) * grad.pow(2).mean(dim=1, keepdim=True)
+            size = (second / (1 - BETAS[1] ** step)).sqrt() + 1e-12
+            moved = z - FIT_RATE * first / (1 - BETAS[0] ** step) / size
+            if not torch.isfinite(moved).all():
+                break
+            z = moved
     return z.detach()
