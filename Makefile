@@ -45,7 +45,8 @@ bench: install
 fuzz: install
 	$(BIN)/python scripts/fuzz.py $(FUZZ_ARGS)
 	VAMEN_FUZZ_LONG=1 $(BIN)/python -m pytest -q tests/server/sources/test_osc_fuzz.py \
-		tests/server/test_config_fuzz.py tests/model/test_checkpoint_fuzz.py tests/model/test_audio_fuzz.py
+		tests/server/midi/test_midi_fuzz.py tests/server/test_config_fuzz.py \
+		tests/model/test_checkpoint_fuzz.py tests/model/test_audio_fuzz.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
