@@ -45,10 +45,11 @@ was read, not before it arrived.
 JACK itself may lose MIDI on a starved machine: a client that misses a cycle
 (jackd logs it) loses or repeats that cycle's events. A second reader of the
 controller's port (the witness) and jackd's log tell such bursts apart from
-vamen misreading: a burst that went wrong while jackd reported a missed
-cycle is counted, not failed, and the next burst sets every knob again; a
-run that loses more than a tenth of its bursts fails, having judged too
-little. With no missed cycle, any difference is vamen's.
+vamen misreading: a burst whose state is wrong while jackd reported a
+missed cycle, or which the witness did not read whole either, is counted,
+not failed, and the next burst sets every knob again; a run that loses
+more than a tenth of its bursts fails, having judged too little. Otherwise
+any difference is vamen's.
 """
 from __future__ import annotations
 
@@ -62,7 +63,7 @@ from pathlib import Path
 
 PORT = "vamen-fuzz-ctl"
 JACK_MIDI = "mido.backends.rtmidi/UNIX_JACK"
-SETTLE = 2.0  # seconds for a burst's fence to show in /vamen/state
+SETTLE = 5.0  # seconds for a burst's fence to show in /vamen/state (a starved server is slow, not wrong)
 #: The period of the JACK server this run starts: 2048 frames, 42.7 ms at 48 kHz. Without
 #: real-time scheduling, a loaded 2-core machine starved the JACK clients at 256 frames: dozens
 #: of missed cycles a minute, and a client that misses a cycle loses or repeats its MIDI. With
@@ -562,27 +563,25 @@ class Run:
             time.sleep(0.01)
 
     def judge(self, chunk, took, diff) -> None:
+        """A burst the state shows right passes. One it does not is JACK's loss if jackd says a
+        client missed a cycle, or if the witness did not read it whole either; else vamen's failure."""
         garbage = self.bursts % 2 == 1  # (compose counted from 0, this burst is counted now)
-        heard = self.controller.heard()
-        sent = [b for event in chunk for b in event]
+        heard = self.controller.heard()  # (bytes a late witness read of the burst before come first)
         missed = self.missed.new()
-        if (took is None or heard != sent) and missed == 0:
+        if took is None and missed == 0:
             time.sleep(3 * PAUSE)  # jackd says a client missed a cycle when the next one starts
             missed = self.missed.new()
         self.cycles_missed += missed or 0
-        if took is not None and heard == sent:
+        if took is not None:
             return
         self.resync = True
-        if missed:  # jackd says a client missed a cycle: what it carried is lost or doubled
+        sent = [b for event in chunk for b in event]
+        if missed or heard[len(heard) - len(sent):] != sent:  # lost or doubled on the way
             self.lossy.append(self.bursts)
         else:
-            if heard != sent:
-                self.failures.append(f"MIDI burst {self.bursts}: the witness read {len(heard)} bytes of "
-                                     f"{len(sent)} sent, and jackd reported no missed cycle")
-            if took is None:
-                what = "garbage moved" if garbage else "the MIDI sent did not do what it means"
-                self.failures.append(f"MIDI burst {self.bursts} ({'garbage' if garbage else 'mixed'}): {what}: "
-                                     f"{{key: (expected, shown)}} = {diff}")
+            what = "garbage moved" if garbage else "the MIDI sent did not do what it means"
+            self.failures.append(f"MIDI burst {self.bursts} ({'garbage' if garbage else 'mixed'}): {what}: "
+                                 f"{{key: (expected, shown)}} = {diff}")
         # Go on from what vamen shows: let through whatever rtmidi holds, read the encoder's
         # coordinate, and set the other knobs again at the start of the next burst.
         self.controller.send([[0xF7]])
