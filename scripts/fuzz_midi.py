@@ -481,6 +481,7 @@ def fuzz_midi(count: int, burst: int, rng, model: Path | None, folder: Path, ser
         jack = DummyJack(jack_server, jack_log)
         if not jack.answers():
             raise SystemExit(f"fuzz: no JACK server {jack_server!r} answers")
+    saved = {key: os.environ.get(key) for key in jack.env()}
     os.environ.update(jack.env())  # this process's JACK clients (rtmidi) land on it too
     (folder / "vamen.toml").write_text(MAPPINGS)
     controller = server = None
@@ -501,6 +502,11 @@ def fuzz_midi(count: int, burst: int, rng, model: Path | None, folder: Path, ser
         if controller is not None:
             controller.close()
         jack.stop()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 class Run:
@@ -601,7 +607,7 @@ class Run:
         lines_at_start, threads_at_start = server.log_lines(), server.status("Threads")
         pings, settles = [], []
         rss_at_start = None
-        warm_up = max(1, min(5, self.count // self.burst // 4))
+        warm_up = max(1, min(10, self.count // self.burst // 4))  # bursts before RSS is measured
         started = time.monotonic()
         self.controller.heard()
         self.missed.new()
