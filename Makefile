@@ -38,13 +38,15 @@ default-model: install
 bench: install
 	$(BIN)/vamen bench render
 
-# Bad input at every door (README, "Bad input"): 200,000 mutated OSC datagrams at a live
-# vamen serve, 1,000 mutated checkpoints and 1,000 audio files through the real loaders,
-# then the property-based tests fifty times longer than CI runs them. About half an hour.
+# Bad input at every door (README, "Bad input"): 200,000 mutated OSC datagrams and 10,000
+# MIDI messages over JACK MIDI at a live vamen serve, 1,000 mutated checkpoints and 1,000
+# audio files through the real loaders, then the property-based tests fifty times longer
+# than CI runs them. About half an hour.
 fuzz: install
 	$(BIN)/python scripts/fuzz.py $(FUZZ_ARGS)
 	VAMEN_FUZZ_LONG=1 $(BIN)/python -m pytest -q tests/server/sources/test_osc_fuzz.py \
-		tests/server/test_config_fuzz.py tests/model/test_checkpoint_fuzz.py tests/model/test_audio_fuzz.py
+		tests/server/midi/test_midi_fuzz.py tests/server/test_config_fuzz.py \
+		tests/model/test_checkpoint_fuzz.py tests/model/test_audio_fuzz.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -1,6 +1,6 @@
 """``make fuzz``: bad input at every door of a live ``vamen serve``, and through the real file loaders.
 
-Three runs, each seeded (``--seed``), so a failure replays:
+Four runs, each seeded (``--seed``), so a failure replays:
 
 OSC
     Starts ``vamen serve`` (the file sink: no sound card needed; no rate
@@ -17,6 +17,17 @@ OSC
     by less than 5 %, the recording kept growing, no traceback reached its
     stderr or log, and the log grew by a few lines (they are counted).
 
+MIDI
+    Starts a JACK dummy server and ``vamen serve --midi`` with four knobs
+    mapped, and sends it mutated MIDI over JACK MIDI from a python-rtmidi
+    port, as a controller would: random and cut messages, running status,
+    sysex garbage, notes and CCs on every channel, NRPN, pitch bend, clock
+    floods, stray and undefined status bytes. A reference reader written
+    from the MIDI 1.0 specification says what each burst means: garbage
+    bursts must leave ``/vamen/state`` as it was, mixed ones must set the
+    mapped knobs to what the CCs say and touch nothing else. The same ping,
+    thread, RSS and traceback checks as for OSC. (``scripts/fuzz_midi.py``.)
+
 Checkpoints
     A small valid checkpoint, mutated (cut, bits flipped, spans overwritten;
     keys dropped, wrong types, absurd config figures, tensors declaring a
@@ -32,7 +43,8 @@ Audio
 
 Progress goes to stderr; the summary to stdout (``--json`` for a program).
 Exit status 0 when every invariant held, 1 otherwise. ``make fuzz`` runs
-the long version (200,000 datagrams, 1,000 checkpoints, 1,000 audio files);
+the long version (200,000 datagrams, 10,000 MIDI messages, 1,000
+checkpoints, 1,000 audio files); ``--midi 0`` leaves MIDI (and JACK) out;
 ``tests/server/test_fuzz_run.py`` runs a short one on every submission.
 """
 from __future__ import annotations
@@ -40,7 +52,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import math
 import os
 import random
 import signal
@@ -61,6 +72,7 @@ from pythonosc.osc_message_builder import OscMessageBuilder
 from vamen.server.sources.osc import ADDRESSES, BadMessage, parse
 from vamen.server.sources.oscserver import decode_packet
 
+PARTS = ("osc", "midi", "checkpoints", "audio")
 PING_DEADLINE = 0.100  # seconds: the answer to a ping after a burst (--ping-ms)
 RSS_GROWTH = 0.05  # at most, from after the warm-up to the end
 SETTLE_SECONDS = 3.0  # after the server answers and records, before the first burst
@@ -227,18 +239,19 @@ def refused(dgram: bytes) -> bool:
 class Served:
     """``vamen serve`` in a subprocess, with a socket that asks it things."""
 
-    def __init__(self, model: Path | None, folder: Path) -> None:
+    def __init__(self, model: Path | None, folder: Path, env: dict | None = None,
+                 extra: list[str] | None = None) -> None:
         self.folder = folder
         self.log = folder / "serve.log"
         self.stderr = open(folder / "serve.stderr", "w+")
         self.recording = folder / "rec.wav"
-        env = dict(os.environ, XDG_DATA_HOME=str(folder / "data"), PYTHONUNBUFFERED="1")
+        env = dict(os.environ, XDG_DATA_HOME=str(folder / "data"), PYTHONUNBUFFERED="1", **(env or {}))
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
         args = [sys.executable, "-m", "vamen.server.cli", "serve", "--osc-port", str(self.port), "--fresh",
                 "--quiet", "--sink", "file", "--record", str(self.recording), "--osc-rate", "0",
-                "--log", str(self.log)] + (["--model", str(model)] if model else [])
+                "--log", str(self.log)] + (["--model", str(model)] if model else []) + (extra or [])
         self.proc = subprocess.Popen(args, env=env, stdout=self.stderr, stderr=subprocess.STDOUT, cwd=folder)
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("127.0.0.1", 0))
@@ -570,6 +583,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--datagrams", type=int, default=200_000)
     parser.add_argument("--burst", type=int, default=500, help="datagrams between two pings")
+    parser.add_argument("--midi", type=int, default=10_000, help="MIDI messages over JACK MIDI (0: none)")
+    parser.add_argument("--midi-burst", type=int, default=100, help="MIDI messages between two pings")
+    parser.add_argument("--jack-server", default=None,
+                        help="a running JACK server to use for MIDI [default: start a dummy one]")
+    parser.add_argument("--jack-log", type=Path, default=None,
+                        help="that server's log, where it says which client missed a cycle")
     parser.add_argument("--checkpoints", type=int, default=1000)
     parser.add_argument("--audio", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=16)
@@ -586,6 +605,13 @@ def main(argv: list[str] | None = None) -> int:
             (folder / "osc").mkdir()
             summary["osc"] = fuzz_osc(args.datagrams, args.burst, random.Random(args.seed), args.model,
                                       folder / "osc", args.ping_ms / 1000)
+        if args.midi:
+            from fuzz_midi import fuzz_midi
+
+            (folder / "midi").mkdir()
+            summary["midi"] = fuzz_midi(args.midi, args.midi_burst, random.Random(args.seed + 3), args.model,
+                                        folder / "midi", Served, say, args.ping_ms / 1000, args.jack_server,
+                                        args.jack_log)
         if args.checkpoints:
             (folder / "ck").mkdir()
             summary["checkpoints"] = fuzz_checkpoints(args.checkpoints, random.Random(args.seed + 1), folder / "ck")
@@ -593,7 +619,7 @@ def main(argv: list[str] | None = None) -> int:
             (folder / "audio").mkdir()
             summary["audio"] = fuzz_audio(args.audio, random.Random(args.seed + 2), folder / "audio")
     summary["seconds"] = round(time.monotonic() - started, 1)
-    failures = [f for part in ("osc", "checkpoints", "audio") for f in summary.get(part, {}).get("failures", [])]
+    failures = [f for part in PARTS for f in summary.get(part, {}).get("failures", [])]
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
@@ -611,13 +637,22 @@ def report(s: dict) -> str:
                      f"{o['rss_kb_end'] / 1024:.1f} MB ({o['rss_growth_percent']:+.2f} %); threads "
                      f"{o['threads_start']} -> {o['threads_end']}; log +{o['log_lines']} lines; "
                      f"{o['tracebacks']} tracebacks; kernel drops {o['kernel_drops']}")
+    if (m := s.get("midi")) is not None:
+        lines.append(f"MIDI: {m['messages']:,} messages over JACK MIDI in {m['bursts']} bursts, {m['seconds']} s "
+                     f"({m['acting']:,} mapped CCs that act, in the mixed bursts; {m['held_back']:,} mutants "
+                     f"held back); ping after every burst: max {m['ping_ms_max']} ms, p50 {m['ping_ms_p50']} ms, "
+                     f"{m['pings_late']} over {m['ping_deadline_ms']} ms; the state as the reference says within "
+                     f"{m['settle_ms_max']} ms; RSS {m['rss_kb_start'] / 1024:.1f} -> {m['rss_kb_end'] / 1024:.1f} MB "
+                     f"({m['rss_growth_percent']:+.2f} %); threads {m['threads_start']} -> {m['threads_end']}; "
+                     f"log +{m['log_lines']} lines; {m['tracebacks']} tracebacks; JACK clients missed "
+                     f"{m['cycles_missed']} cycles, losing MIDI in {len(m['bursts_lost_by_jack'])} bursts")
     if (c := s.get("checkpoints")) is not None:
         lines.append(f"checkpoints: {c['files']:,} mutated: {c['loaded']} loaded, {c['refused']} refused in one "
                      f"line, {len(c['failures'])} failed")
     if (a := s.get("audio")) is not None:
         lines.append(f"audio: {a['files']:,} mutated files: {a['encoded']} encoded, {a['refused']} refused in "
                      f"one line, {len(a['failures'])} failed")
-    for part in ("osc", "checkpoints", "audio"):
+    for part in PARTS:
         for failure in s.get(part, {}).get("failures", [])[:20]:
             lines.append(f"FAILED {part}: {failure}")
     lines.append(f"seed {s['seed']}, {s['seconds']} s in all")

@@ -6,8 +6,9 @@ tokenizer keeps the running status of channel messages across packets,
 lets real-time bytes (clock, start, stop) through from anywhere, even from
 inside a sysex, skips sysex bodies without storing them (a flood costs
 nothing), ends a sysex that a new status byte interrupts (the bytes after it
-are a message again), and drops stray data bytes, undefined status bytes and
-anything else it cannot read. Complete messages become ``mido.Message``
+are a message again), lets a stray end-of-exclusive cancel running status as
+every other system status byte does, and drops stray data bytes, undefined
+status bytes and anything else it cannot read. Complete messages become ``mido.Message``
 objects.
 """
 from __future__ import annotations
@@ -62,7 +63,10 @@ class Tokenizer:
             self._in_sysex, self._status = True, 0
             return []
         if byte == SYSEX_END:
-            self._in_sysex = False  # the body was skipped: vamen has no use for sysex
+            # The body was skipped: vamen has no use for sysex. Outside a sysex it is a stray
+            # status byte, and (MIDI 1.0) any status byte but a real-time one ends an unfinished
+            # message and cancels running status: the data bytes after it are not a knob's.
+            self._in_sysex, self._status, self._data = False, 0, []
             return []
         if byte >= 0x80:
             self._in_sysex = False

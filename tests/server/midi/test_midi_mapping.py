@@ -261,6 +261,21 @@ def test_tokenizer_running_status_realtime_and_sysex():
     assert got[1].channel == 1 and got[1].value == 100
 
 
+def test_a_stray_end_of_exclusive_cancels_running_status():
+    """MIDI 1.0: every status byte but a real-time one ends an unfinished message and running status.
+
+    An 0xF7 with no sysex before it used to be skipped, so the data bytes after
+    it finished the CC it interrupted, or made a new one in running status: a
+    knob moved by garbage (found by ``make fuzz`` over JACK MIDI).
+    """
+    t = Tokenizer()
+    assert t.feed([0xB2, 3]) + t.feed([0xF7]) + t.feed([110]) == []  # inside a message
+    assert t.feed([0xBE, 3, 1]) != [] and t.feed([0xF7]) + t.feed([3, 27]) == []  # in running status
+    assert t.feed([0xF7, 0xF8]) == [mido.Message("clock")]  # real-time bytes still pass
+    got = t.feed([0xB0, 1, 5, 1, 6, 0xF0, 1, 2, 0xF7, 1, 7])  # a whole message reads as ever
+    assert [(m.control, m.value) for m in got] == [(1, 5), (1, 6)]
+
+
 def test_tokenizer_drops_garbage_and_undefined_status():
     t = Tokenizer()
     assert t.feed([5, 6, 7, 0xF4, 1, 2, 0xF9, 0xFD]) == []
