@@ -324,6 +324,29 @@ class Served:
                 self.proc.wait()
         return self.proc.returncode
 
+    def ended(self, start: dict, end: dict, lines_at_start: int, failures: list, what: str) -> tuple[str, float, int]:
+        """Stop the server and add what a run may never do to ``failures``.
+
+        ``start`` and ``end`` hold ``rss`` (kB) and ``threads``, measured after the
+        warm-up and at the end. Returns (stderr and log text, RSS growth, log lines added).
+        """
+        lines = self.log_lines() - lines_at_start
+        alive = self.proc.poll() is None
+        status = self.stop()
+        text = self.output() + "".join(p.read_text(errors="replace") for p in sorted(self.folder.glob("serve.log*")))
+        growth = (end["rss"] - start["rss"]) / start["rss"] if start["rss"] else 0.0
+        if not alive:
+            failures.append(f"vamen serve died during {what}")
+        if status != 0:
+            failures.append(f"vamen serve stopped with status {status}")
+        if end["threads"] < start["threads"]:
+            failures.append(f"threads: {start['threads']} at the start, {end['threads']} at the end")
+        if growth >= RSS_GROWTH:
+            failures.append(f"RSS grew {growth:.1%} ({start['rss']} kB to {end['rss']} kB)")
+        if "Traceback" in text:
+            failures.append("a traceback in vamen serve's stderr or log")
+        return text, growth, lines
+
 
 def fuzz_osc(count: int, burst: int, rng: random.Random, model: Path | None, folder: Path,
              deadline: float = PING_DEADLINE) -> dict:
@@ -393,23 +416,11 @@ def fuzz_osc(count: int, burst: int, rng: random.Random, model: Path | None, fol
     threads_at_end = server.status("Threads")
     recorded_at_end = server.recording.stat().st_size if server.recording.exists() else 0
     drops = server.kernel_drops() - drops_at_start
-    lines = server.log_lines() - lines_at_start
-    alive = server.proc.poll() is None
-    status = server.stop()
-    text = server.output() + "".join(p.read_text(errors="replace") for p in sorted(folder.glob("serve.log*")))
-    growth = (rss_at_end - rss_at_start) / rss_at_start if rss_at_start else 0.0
-    if not alive:
-        failures.append("vamen serve died during the run")
-    if status != 0:
-        failures.append(f"vamen serve stopped with status {status}")
-    if threads_at_end < threads_at_start:
-        failures.append(f"threads: {threads_at_start} at the start, {threads_at_end} at the end")
-    if growth >= RSS_GROWTH:
-        failures.append(f"RSS grew {growth:.1%} ({rss_at_start} kB to {rss_at_end} kB)")
+    text, growth, lines = server.ended({"rss": rss_at_start, "threads": threads_at_start},
+                                       {"rss": rss_at_end, "threads": threads_at_end},
+                                       lines_at_start, failures, "the run")
     if recorded_at_start is not None and recorded_at_end <= recorded_at_start:
         failures.append("the recording stopped growing: the audio or the render thread stopped")
-    if "Traceback" in text:
-        failures.append("a traceback in vamen serve's stderr or log")
     pings.sort()
     return {"datagrams": sent, "bursts": bursts, "seconds": round(seconds, 1), "kinds": kinds,
             "skipped_as_commands": skipped, "ping_ms_max": round(pings[-1] * 1000, 2) if pings else None,

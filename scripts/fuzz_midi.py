@@ -639,20 +639,10 @@ class Run:
         seconds = time.monotonic() - started
         final = server.state() or {}
         rss_at_end, threads_at_end = server.status("VmRSS"), server.status("Threads")
-        lines = server.log_lines() - lines_at_start
-        alive = server.proc.poll() is None
-        status = server.stop()
-        text = server.output() + "".join(p.read_text(errors="replace") for p in sorted(folder.glob("serve.log*")))
-        growth = (rss_at_end - rss_at_start) / rss_at_start if rss_at_start else 0.0
         failures = self.failures
-        if not alive:
-            failures.append("vamen serve died during the MIDI run")
-        if status != 0:
-            failures.append(f"vamen serve stopped with status {status}")
-        if threads_at_end < threads_at_start:
-            failures.append(f"threads: {threads_at_start} at the start, {threads_at_end} at the end")
-        if growth >= 0.05:
-            failures.append(f"RSS grew {growth:.1%} ({rss_at_start} kB to {rss_at_end} kB)")
+        text, growth, lines = server.ended({"rss": rss_at_start, "threads": threads_at_start},
+                                           {"rss": rss_at_end, "threads": threads_at_end},
+                                           lines_at_start, failures, "the MIDI run")
         if len(self.lossy) > self.bursts // 10:
             failures.append(f"JACK lost MIDI in {len(self.lossy)} of {self.bursts} bursts (clients missed "
                             f"{self.cycles_missed} cycles): too few bursts judged; a less loaded machine")
@@ -660,8 +650,6 @@ class Run:
             failures.append(f"the MIDI input closed: midi_input is {final.get('midi_input')!r}")
         if final.get("midi_dropped"):
             failures.append(f"{final['midi_dropped']} MIDI commands dropped (the command queue was full)")
-        if "Traceback" in text:
-            failures.append("a traceback in vamen serve's stderr or log")
         if "MIDI input failed" in text:
             failures.append("the MIDI thread caught an exception: " + next(
                 line for line in text.splitlines() if "MIDI input failed" in line))
