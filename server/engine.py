@@ -201,7 +201,7 @@ class Engine(Conductor):
         self.clock = clock.start(self, background)
         if background:
             if self.input is not None:
-                self.listener = Listener(self.input, self.player, lambda: float(self.output.latency or 0.0),
+                self.listener = Listener(self.input, lambda: float(self.output.latency or 0.0),
                                          self._encode_bar, self.commands, self.input_recorder).start()
             self.encoder = EncodeWorker(self._encode, self.commands).start()
             self.worker.start()

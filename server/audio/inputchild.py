@@ -13,15 +13,23 @@ encoding are the parent's (:mod:`vamen.server.audio.inputproc`,
 :mod:`vamen.server.render.listener`).
 
 Shared memory (one file the parent creates, passed as a descriptor):
-``status``, float64 figures (slots below), then ``ring``, float32
-``[frames, channels]``: input frame ``f`` (counted from this input's
-first) sits at row ``f % frames``.
+``status``, float64 figures (slots below), then ``stamps``, float64
+``[STAMPS, 4]``, then ``ring``, float32 ``[frames, channels]``: input frame
+``f`` (counted from this input's first) sits at row ``f % frames``.
 
 Time: like the output's player, each block gives an upper bound on the
 monotonic time at which input frame 0 reached the callback (a callback can
 run late, never early); the smallest bound of the last one to two seconds
-is ``EPOCH``, so frame ``f`` reached vamen at ``EPOCH + f / rate``. That is
-what lets the parent cut a bar of input on the output's bar line.
+is ``EPOCH``, so frame ``f`` reached vamen at ``EPOCH + f / rate``. That
+holds while no input is lost. When some is (JACK skips a client's cycles on
+a loaded machine, 100 ms at once here; an interface overruns), later frames
+reached vamen later than that by what was lost, so each callback also
+leaves a stamp, block ``k`` at row ``k % STAMPS``: its first frame, its
+frame count, its bound, and 1 where input was lost just before it (an
+overflow, or the first block of a new process), else 0. Between two such
+marks the frames run on one clock, and the parent places each stretch on
+its own (:meth:`vamen.server.audio.inputproc.ProcessInput.span`), so a bar
+of input is cut on the output's bar line even when some of it was lost.
 
 Messages: child -> parent ``("device", rate, name, label, channels)``,
 then ``("ready", latency)`` or ``("error", text)``; parent -> child
@@ -50,50 +58,79 @@ STARTUP_SECONDS = 1.0
 CLOCK_WINDOW = 1.0
 SLOW_SHARE = 0.5
 MAX_CHANNELS = 2  # a stereo pair at most: a drum kit's overheads, a deck's left and right
+STAMP_FRAME, STAMP_FRAMES, STAMP_BOUND, STAMP_LOST = range(4)
 
 
 @dataclass(frozen=True)
 class InputLayout:
-    """The status slots and the ring of input frames in the shared file."""
+    """The status slots, the blocks' stamps and the ring of input frames in the shared file."""
 
     sample_rate: int
     channels: int
     frames: int
 
     @property
-    def size(self) -> int:
-        return 8 * STATUS_SLOTS + 4 * self.frames * self.channels
+    def stamps(self) -> int:
+        """Stamps kept: a whole ring's worth of blocks down to 32 frames each."""
+        return max(1024, self.frames // 32)
 
-    def views(self, buffer) -> tuple[np.ndarray, np.ndarray]:
-        """``(status, ring)`` arrays over ``buffer``."""
+    @property
+    def size(self) -> int:
+        return 8 * STATUS_SLOTS + 8 * 4 * self.stamps + 4 * self.frames * self.channels
+
+    def views(self, buffer) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(status, stamps, ring)`` arrays over ``buffer``."""
         status = np.frombuffer(buffer, np.float64, STATUS_SLOTS, 0)
-        ring = np.frombuffer(buffer, np.float32, self.frames * self.channels, 8 * STATUS_SLOTS)
-        return status, ring.reshape(self.frames, self.channels)
+        stamps = np.frombuffer(buffer, np.float64, 4 * self.stamps, 8 * STATUS_SLOTS)
+        ring = np.frombuffer(buffer, np.float32, self.frames * self.channels,
+                             8 * STATUS_SLOTS + 8 * 4 * self.stamps)
+        return status, stamps.reshape(self.stamps, 4), ring.reshape(self.frames, self.channels)
 
 
 class InputCallback:
-    """Copy each block into the ring; keep the frame count, the clock and the figures."""
+    """Copy each block into the ring; keep the frame count, the clock, the stamps and the figures.
 
-    def __init__(self, status: np.ndarray, ring: np.ndarray, sample_rate: int):
+    ``clock`` is ``time.monotonic``; a test may hand it another.
+    """
+
+    def __init__(self, status: np.ndarray, stamps: np.ndarray, ring: np.ndarray, sample_rate: int,
+                 clock=time.monotonic):
         self.status = status
+        self.stamps = stamps
         self.ring = ring
         self.rate = float(sample_rate)
+        self.clock = clock
         self.write = int(status[WRITE])
+        self._fresh = True  # this process's first block: a new stretch of the clock
         self._window_start = -np.inf
         self._this_min = self._last_min = np.inf
 
     def __call__(self, indata, frames, time_info, status) -> None:
         started = time.perf_counter()
-        now = time.monotonic()
+        now = self.clock()
         st = self.status
-        if status.input_overflow:  # counted; the clock's window forgets a lost block within 2 s
+        lost = self._fresh
+        self._fresh = False
+        if status.input_overflow:
             st[OVERFLOWS] += 1
+            lost = True
+        if lost:
+            # Input was lost just before this block (JACK skipped this client's cycles, or the
+            # device overran): the old bounds no longer hold, so the estimate starts again
+            # here, as the output's does on an underrun.
+            self._this_min = self._last_min = np.inf
         bound = now - self.write / self.rate
         if now - self._window_start > CLOCK_WINDOW:
             self._window_start = now
             self._last_min, self._this_min = self._this_min, bound
         elif bound < self._this_min:
             self._this_min = bound
+        row = int(st[BLOCKS]) % len(self.stamps)
+        stamps = self.stamps
+        stamps[row, STAMP_FRAME] = self.write
+        stamps[row, STAMP_FRAMES] = frames
+        stamps[row, STAMP_BOUND] = bound
+        stamps[row, STAMP_LOST] = 1.0 if lost else 0.0
         write_wrapped(self.ring, self.write, indata, frames)
         self.write += frames
         st[EPOCH] = min(self._last_min, self._this_min)
@@ -138,8 +175,8 @@ def main(argv: list[str] | None = None) -> int:
         attach = conn.recv()
         layout: InputLayout = attach[1]
         shared = mmap.mmap(args.shm, layout.size)
-        status, ring = layout.views(shared)
-        callback = InputCallback(status, ring, layout.sample_rate)
+        status, stamps, ring = layout.views(shared)
+        callback = InputCallback(status, stamps, ring, layout.sample_rate)
         stream = sd.InputStream(samplerate=rate, blocksize=args.blocksize, device=index,
                                 channels=layout.channels, dtype="float32", latency="low",
                                 callback=callback)
