@@ -32,13 +32,21 @@ its own (:meth:`vamen.server.audio.inputproc.ProcessInput.span`), so a bar
 of input is cut on the output's bar line even when some of it was lost.
 
 Messages: child -> parent ``("device", rate, name, label, channels)``,
-then ``("ready", latency)`` or ``("error", text)``; parent -> child
-``("attach", layout)``, ``("stop",)``.
+then ``("ready", latency, reported)`` (the latency used, and the one
+PortAudio reported) or ``("error", text)``; parent -> child ``("attach",
+layout)``, ``("stop",)``.
+
+A JACK input names a JACK client (PortAudio's JACK host API offers each
+client with audio ports as a device); when that client's ports go away,
+the stream runs on unconnected and PortAudio says nothing, so the child
+looks for them twice a second and leaves (status 3, as for a device gone)
+when they are not there: the parent retries until the client is back.
 """
 from __future__ import annotations
 
 import argparse
 import gc
+import math
 import mmap
 import os
 import sys
@@ -58,6 +66,8 @@ STARTUP_SECONDS = 1.0
 CLOCK_WINDOW = 1.0
 SLOW_SHARE = 0.5
 MAX_CHANNELS = 2  # a stereo pair at most: a drum kit's overheads, a deck's left and right
+MAX_LATENCY = 2.0  # seconds: a reported input latency above this is not one (taken as 0)
+WATCH_SECONDS = 0.5  # how often a JACK input's client is looked for
 STAMP_FRAME, STAMP_FRAMES, STAMP_BOUND, STAMP_LOST = range(4)
 
 
@@ -187,26 +197,51 @@ def main(argv: list[str] | None = None) -> int:
         gc.disable()
         stream.start()
         status[STATE] = RUNNING
-        conn.send(("ready", float(stream.latency)))
+        watch = _watch(label, str(info["name"]))
+        reported = float(stream.latency)
+        # PortAudio reports 2**32 - 1 frames (89478 s at 48 kHz) for a JACK client's ports,
+        # which carry no latency of their own: such a figure would put every cut a day late.
+        latency = reported if math.isfinite(reported) and 0.0 <= reported <= MAX_LATENCY else 0.0
+        conn.send(("ready", latency, reported))
     except (DeviceError, EOFError, OSError, ValueError) as exc:
         _tell(conn, f"{exc}")
         return 2
     except Exception as exc:  # PortAudioError and friends: one line to the parent
         _tell(conn, f"{type(exc).__name__}: {exc}")
         return 2
+    looked = time.monotonic()
     while True:
         try:
             if conn.poll(0.05) and conn.recv()[0] == "stop":
                 break
         except (EOFError, OSError):
             os._exit(0)  # the parent is gone
-        if not stream.active:
+        gone = not stream.active
+        if not gone and watch is not None and time.monotonic() - looked > WATCH_SECONDS:
+            looked = time.monotonic()
+            gone = not watch.present()  # the JACK client it listens to quit
+        if gone:
             status[STATE] = DEAD  # the device went away: the parent starts a new process
             os._exit(3)
+    if watch is not None:
+        watch.close()
     stream.stop()
     stream.close()
     status[STATE] = STOPPED
     return 0
+
+
+def _watch(label: str, client: str):
+    """A :class:`~.devices.JackClientWatch` on a JACK input's client; None for other inputs or
+    where it cannot open (the input is then only lost with its stream)."""
+    if not label.startswith("JACK"):
+        return None
+    from .devices import JackClientWatch
+
+    try:
+        return JackClientWatch(client)
+    except (OSError, AttributeError):
+        return None
 
 
 def _tell(conn: Connection, text: str) -> None:

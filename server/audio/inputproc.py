@@ -76,6 +76,7 @@ class ProcessInput:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._up = False
+        self._noted_latency = False
 
     # -- starting ---------------------------------------------------------------
     def start(self) -> "ProcessInput":
@@ -133,7 +134,13 @@ class ProcessInput:
 
     def _attach(self) -> float:
         self._conn.send(("attach", self.layout))
-        return float(self._expect("ready")[1])
+        ready = self._expect("ready")
+        latency, reported = float(ready[1]), float(ready[2])
+        if latency != reported and not self._noted_latency:
+            self._noted_latency = True
+            log.warning("PortAudio reported %.6g s of input latency for %s, more than any input has "
+                        "(a JACK client's ports carry none of their own); taken as 0", reported, self.device_label)
+        return latency
 
     # -- reading ----------------------------------------------------------------
     @property
