@@ -41,6 +41,7 @@ class Conductor:
 
     last_error = ""
     _last_beat, _last_bar = -1, None
+    _bar_written = None  # monotonic time the last bar line was written (for the listener)
     _looked_at = 0  # output sample of the last look for dead air
     _weighed_at = 0.0  # monotonic time of the last look at the memory
     listener = None
@@ -114,10 +115,8 @@ class Conductor:
             self.trouble.check(self.player.underruns, self.worker.late)
             bar = beat // BEATS_PER_BAR
             if bar != self._last_bar:
-                if self.listener is not None and self._last_bar is not None:  # the bar just ended: hear it
-                    begin = (bar - 1) * BEATS_PER_BAR
-                    self.listener.bar_ended(bar * BEATS_PER_BAR, self.tempo_map.sample_at(begin),
-                                            self.tempo_map.sample_at(bar * BEATS_PER_BAR))
+                if self.listener is not None:
+                    self._bar_ended(bar)
                 self._last_bar = bar
                 self.save_session(bar * BEATS_PER_BAR)
         self._look_after()
@@ -128,6 +127,30 @@ class Conductor:
                 self.handle(cmd, at_beat=at_beat)
         self.alerts.flush(self.control.tell)
         self.watchdog.feed()
+
+    def _bar_ended(self, bar: int) -> None:
+        """Bar ``bar - 1`` just ended: the listener hears it, from when its first sample was written.
+
+        When a sample was written is taken as it is written, here on the bar
+        line, and again a bar later; the earlier of the two counts. Output
+        lost in between (JACK skipping vamen's cycles on a loaded machine)
+        moves the clock later by what was lost, and taken only a bar later
+        the cut would move with it; taken only on the bar line, an estimate
+        just started again after such a loss may still run late.
+        """
+        line = self.tempo_map.sample_at(bar * BEATS_PER_BAR)
+        now = time.monotonic()
+        written = now + (line - self.player.sample_at(now)) / self.sample_rate
+        began = self._bar_written if self._last_bar == bar - 1 else None
+        self._bar_written = written
+        if self._last_bar is None:
+            return
+        begin = self.tempo_map.sample_at((bar - 1) * BEATS_PER_BAR)
+        # The clock's estimate now bounds it too (output is lost, never found: see the player's
+        # clock), and has had a bar's more callbacks to come close: the earlier of the two.
+        again = now + (begin - self.player.sample_at(now)) / self.sample_rate
+        began = again if began is None else min(began, again)
+        self.listener.bar_ended(bar * BEATS_PER_BAR, began, int(round(line - begin)))
 
     def _look_after(self) -> None:
         """Four times a second of output, dead air (:mod:`.ops.deadair`); once a second, the memory ceiling."""

@@ -201,7 +201,7 @@ class Engine(Conductor):
         self.clock = clock.start(self, background)
         if background:
             if self.input is not None:
-                self.listener = Listener(self.input, self.player, lambda: float(self.output.latency or 0.0),
+                self.listener = Listener(self.input, lambda: float(self.output.latency or 0.0),
                                          self._encode_bar, self.commands, self.input_recorder).start()
             self.encoder = EncodeWorker(self._encode, self.commands).start()
             self.worker.start()
@@ -232,10 +232,13 @@ class Engine(Conductor):
 
     def _resume(self, saved: dict) -> None:
         """Carry on from a saved session's move, walk and glide, through ordinary commands."""
-        for cmd in resume_commands(saved):
+        for cmd in resume_commands(saved, listening=self.input is not None):
             self.control.apply(cmd, 0.0, 0.0)
         self.options.notes.append(f"carrying on from the last session ({self.session_file}); "
                                   "--fresh starts anew")
+        if saved.get("follow") is not None and self.input is None:
+            self.options.notes.append("the last session followed the live input; this one has no --input "
+                                      "to follow, so it plays your own point")
 
     def _start_recorder(self, path: Path | None) -> None:
         from .audio.recorder import WavRecorder

@@ -77,8 +77,12 @@ class Vamen:
         self.client.send(message(address, *args))
 
     def state(self) -> dict:
-        for _ in range(3):  # replies to other requests may still be on their way
-            address, args = self.client.ask(message("/vamen/state"))
+        # One request, and its reply read past any others on their way (/vamen/encoded after an
+        # encode, an error): asking again for each of those left a state reply unread, and every
+        # later call returned the state one call old.
+        self.client.send(message("/vamen/state"))
+        for _ in range(8):
+            address, args = self.client.reply()
             if address == "/vamen/state":
                 return dict(zip(args[::2], args[1::2]))
         raise AssertionError(f"no /vamen/state reply, got {address}")

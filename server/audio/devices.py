@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import ctypes.util
 import importlib.util
 import os
 
@@ -225,6 +226,52 @@ def _match(name: str, devices: list[dict], kind: str) -> tuple[int, float]:
 
 def _names(outputs: list[dict]) -> str:
     return "; ".join(f"[{o['index']}] {o['label']}" for o in outputs)
+
+
+class JackClientWatch:
+    """Whether a JACK client still has audio output ports: an input device that can go away.
+
+    PortAudio's JACK host API offers every JACK client with audio ports as a
+    device named after it (``JACK Audio Connection Kit: drums``), and at
+    stream start connects the stream's inputs to that client's outputs. When
+    the client quits (a drum machine app closed), PortAudio says nothing: its
+    stream runs on, unconnected, and does not connect again when the client
+    comes back. This opens a second JACK client of its own (never activated,
+    so it takes no part in the audio graph) only to ask whether the ports are
+    still there. Raises OSError where libjack or the server is not there.
+    """
+
+    NO_START_SERVER = 0x01
+    PORT_IS_OUTPUT = 0x02
+
+    def __init__(self, client: str, name: str = "vamen-in-watch"):
+        lib_name = ctypes.util.find_library("jack") or "libjack.so.0"
+        self._lib = lib = ctypes.CDLL(lib_name)
+        lib.jack_client_open.restype = ctypes.c_void_p
+        lib.jack_client_open.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.POINTER(ctypes.c_int)]
+        lib.jack_get_ports.restype = ctypes.c_void_p
+        lib.jack_get_ports.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong]
+        lib.jack_free.argtypes = [ctypes.c_void_p]
+        lib.jack_client_close.argtypes = [ctypes.c_void_p]
+        status = ctypes.c_int(0)
+        self._client = lib.jack_client_open(name.encode(), self.NO_START_SERVER, ctypes.byref(status))
+        if not self._client:
+            raise OSError(f"cannot open a JACK client (status {status.value:#x})")
+        special = set(".[]()*+?{}|^$\\")
+        self._pattern = ("^" + "".join("\\" + ch if ch in special else ch for ch in client) + ":").encode()
+
+    def present(self) -> bool:
+        """Whether the client has any audio output port now."""
+        ports = self._lib.jack_get_ports(self._client, self._pattern, b"audio", self.PORT_IS_OUTPUT)
+        if not ports:
+            return False
+        self._lib.jack_free(ports)
+        return True
+
+    def close(self) -> None:
+        if self._client:
+            self._lib.jack_client_close(self._client)
+            self._client = None
 
 
 def midi_backend_name() -> str:

@@ -8,10 +8,11 @@ device went away: said once in the log and in ``/vamen/state``'s
 process of its own) plays on.
 
 The parent reads the ring without asking: :meth:`ProcessInput.written` is
-the count of frames the child has written, :meth:`ProcessInput.frame_at`
-maps a monotonic time to the frame that reached vamen then, and
-:meth:`ProcessInput.read` copies frames out (None when they are gone or
-not there yet).
+the count of frames the child has written, :meth:`ProcessInput.read` copies
+frames out by count (None when they are gone or not there yet), and
+:meth:`ProcessInput.span` copies out what reached vamen over a stretch of
+monotonic time, each run of frames placed by its own clock (see
+:mod:`~vamen.server.audio.inputchild`), with silence where input was lost.
 """
 from __future__ import annotations
 
@@ -37,6 +38,8 @@ START_TIMEOUT = 15.0
 STALL_SECONDS = 1.0
 RETRY_SECONDS = (0.25, 0.5, 1.0)
 RING_SECONDS = 16.0  # a bar at the slowest tempo (12 s at 20 BPM), the latency, and room to read
+#: A stretch's clock is estimated from its blocks this many seconds either side of a span.
+HINDSIGHT = 2.0
 
 
 class ProcessInput:
@@ -65,7 +68,7 @@ class ProcessInput:
         self.down_seconds = 0.0
         self.error = ""
         self.layout: ic.InputLayout | None = None
-        self.status = self.ring = None
+        self.status = self.stamps = self.ring = None
         self._shm_file = tempfile.TemporaryFile(dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
         self._shared = None
         self._proc: subprocess.Popen | None = None
@@ -73,20 +76,25 @@ class ProcessInput:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._up = False
+        self._noted_latency = False
 
     # -- starting ---------------------------------------------------------------
     def start(self) -> "ProcessInput":
         """Find and open the input; :class:`DeviceError` (naming the inputs there are) when it cannot."""
         channels = self._spawn(self.device)
-        self.layout = ic.InputLayout(self.sample_rate, channels, int(RING_SECONDS * self.sample_rate))
-        os.ftruncate(self._shm_file.fileno(), self.layout.size)
-        self._shared = mmap.mmap(self._shm_file.fileno(), self.layout.size)
-        self.status, self.ring = self.layout.views(self._shared)
+        self.map(channels)
         self.latency = self._attach()
         self._up = True
         self._thread = threading.Thread(target=self._watch, name="vamen-input-watch", daemon=True)
         self._thread.start()
         return self
+
+    def map(self, channels: int) -> None:
+        """Make and map the shared memory for ``channels`` (the child's callback fills it)."""
+        self.layout = ic.InputLayout(self.sample_rate, channels, int(RING_SECONDS * self.sample_rate))
+        os.ftruncate(self._shm_file.fileno(), self.layout.size)
+        self._shared = mmap.mmap(self._shm_file.fileno(), self.layout.size)
+        self.status, self.stamps, self.ring = self.layout.views(self._shared)
 
     def _spawn(self, device: str) -> int:
         parent, child = socket.socketpair()
@@ -126,7 +134,13 @@ class ProcessInput:
 
     def _attach(self) -> float:
         self._conn.send(("attach", self.layout))
-        return float(self._expect("ready")[1])
+        ready = self._expect("ready")
+        latency, reported = float(ready[1]), float(ready[2])
+        if latency != reported and not self._noted_latency:
+            self._noted_latency = True
+            log.warning("PortAudio reported %.6g s of input latency for %s, more than any input has "
+                        "(a JACK client's ports carry none of their own); taken as 0", reported, self.device_label)
+        return latency
 
     # -- reading ----------------------------------------------------------------
     @property
@@ -134,9 +148,9 @@ class ProcessInput:
         """Input frames written so far (the ring holds the last ``layout.frames`` of them)."""
         return int(self.status[ic.WRITE])
 
-    def frame_at(self, monotonic: float) -> float:
-        """The input frame that reached vamen at ``monotonic`` (no input latency taken off)."""
-        return (monotonic - float(self.status[ic.EPOCH])) * self.sample_rate
+    def arrived_until(self) -> float:
+        """Monotonic time up to which input has reached vamen (the clock's latest estimate)."""
+        return float(self.status[ic.EPOCH]) + self.written / self.sample_rate
 
     def read(self, start: int, frames: int) -> np.ndarray | None:
         """Frames ``start .. start + frames`` as float32 ``[frames, channels]``, copied.
@@ -144,14 +158,72 @@ class ProcessInput:
         None when some are not written yet, already overwritten, or from
         before this input's current process started (a gap while it was away).
         """
+        if start < self.status[ic.STARTED]:
+            return None
+        return self._copy(start, frames)
+
+    def _copy(self, start: int, frames: int) -> np.ndarray | None:
         end = start + frames
         written = self.written
-        if start < 0 or end > written or written - start > len(self.ring) or start < self.status[ic.STARTED]:
-            return None
         size = len(self.ring)
-        idx = (np.arange(start, end) % size)
-        out = self.ring[idx].copy()
+        if start < 0 or end > written or written - start > size:
+            return None
+        out = self.ring[np.arange(start, end) % size].copy()
         return out if self.written - start <= size else None  # overwritten while copying
+
+    def span(self, start: float, frames: int) -> tuple[np.ndarray, float]:
+        """What reached vamen from monotonic ``start`` on, ``frames`` frames long.
+
+        Returns ``(audio, covered)``: float32 ``[frames, channels]``, and the
+        share of it that holds input. Each stretch of frames between two
+        losses is placed by its own clock (the smallest bound of its blocks
+        and of every later one within :data:`HINDSIGHT` of the span), so
+        what was played before a loss keeps its place in time as well as
+        what came after; what was lost, or is gone from the ring, is silence.
+        """
+        out = np.zeros((frames, self.layout.channels), dtype=np.float32)
+        covered = 0
+        rows = self._stamps()
+        if not len(rows):
+            return out, 0.0
+        first, count, bound, lost = rows.T
+        rate = float(self.sample_rate)
+        called = bound + first / rate  # when each callback ran (as late as it ran)
+        near = (called >= start - HINDSIGHT) & (called <= start + frames / rate + HINDSIGHT)
+        stretch = np.cumsum(lost)  # a loss starts a new stretch
+        stretches = np.unique(stretch[near])
+        # Input is lost, never found: a later stretch's frame 0 is due no earlier than this one's,
+        # so every later bound bounds this stretch's clock too. The smallest of them all is
+        # the estimate: a short stretch of late callbacks (an xrun on a loaded machine) is then
+        # not placed late, leaving a hole that was never lost.
+        smallest = np.array([bound[near & (stretch == which)].min() for which in stretches])
+        epochs = np.minimum.accumulate(smallest[::-1])[::-1]
+        follows = None  # (frame, place) where the stretch before ended
+        for which, epoch in zip(stretches, epochs):
+            rows_in = near & (stretch == which)
+            a = int(first[rows_in][0])
+            b = int(first[rows_in][-1] + count[rows_in][-1])
+            at = int(round((epoch + a / rate - start) * rate))  # where frame a falls in the span
+            if follows is not None and follows[0] == a and abs(at - follows[1]) < count[rows_in][0] / 2:
+                at = follows[1]  # nothing was lost after all (JACK tells every client of an xrun)
+            follows = (b, at + b - a)
+            lo, hi = max(0, -at), min(b - a, frames - at)
+            if hi <= lo:
+                continue
+            block = self._copy(a + lo, hi - lo)
+            if block is None:
+                continue
+            out[at + lo:at + hi] = block
+            covered += hi - lo
+        return out, min(1.0, covered / frames)
+
+    def _stamps(self) -> np.ndarray:
+        """The blocks' stamps in the order they were written, oldest first (those still whole)."""
+        blocks = int(self.status[ic.BLOCKS])
+        size = len(self.stamps)
+        keep = max(0, min(blocks, size - 64))  # leave the rows the child may be writing meanwhile
+        rows = self.stamps[np.arange(blocks - keep, blocks) % size].copy()
+        return rows[rows[:, ic.STAMP_FRAMES] > 0]
 
     @property
     def alive(self) -> bool:

@@ -60,6 +60,14 @@ class Heading:
         The walk's phase at the beat.
     depth : float
         The walk's depth at the beat (it differs from ``walk.depth`` while fading).
+    follow : float
+        How much the live input is followed at the beat (0..1).
+    follow_to : float
+        Where a ``/vamen/follow`` glide in progress goes (``follow`` when none is).
+    follow_beats : float
+        Beats left of that glide.
+    heard : np.ndarray [shape=(latent_dim,)] or None
+        The input's point in force at the beat; None before any bar was heard.
     """
 
     centre: np.ndarray
@@ -69,6 +77,10 @@ class Heading:
     walk: WalkSettings
     phase: float
     depth: float
+    follow: float = 0.0
+    follow_to: float = 0.0
+    follow_beats: float = 0.0
+    heard: np.ndarray | None = None
 
 
 class Course:
@@ -197,7 +209,18 @@ class Course:
             depth = walker.depth if latest else walker.depth_at(beat)
         else:
             walk, phase, depth = dataclasses.replace(self._walk, depth=0.0), 0.0, 0.0
-        return Heading(np.array(centre, dtype=np.float32), target, beats, curve, walk, phase, depth)
+        amount = in_force(self._amount)
+        follow = follow_to = float(amount.at(beat)[0])
+        follow_beats = 0.0
+        if isinstance(amount, motion.Morph):
+            begin = max(beat, amount.start_beat)
+            follow, follow_to = float(amount.at(begin)[0]), float(amount.end[0])
+            follow_beats = max(0.0, amount.end_beat - begin)
+            if latest or follow_beats == 0.0:
+                follow, follow_beats = follow_to, 0.0
+        heard = None if self._heard is None else np.array(in_force(self._heard).at(beat), dtype=np.float32)
+        return Heading(np.array(centre, dtype=np.float32), target, beats, curve, walk, phase, depth,
+                       follow, follow_to, follow_beats, heard)
 
     def _land(self, walker: motion.Walk | None, now_beat: float, from_beat: float) -> None:
         """Wrap the centre in ``walker`` (or not) and switch to the result at ``from_beat``."""

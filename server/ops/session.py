@@ -15,7 +15,9 @@ not written to the platter every bar.
 
 What is saved is what is *in force* at the bar line: the centre point there
 and the move it is on (target, beats left, curve), the walk (depth, depth
-heard mid-fade, rate, seed, phase), tempo, quantise, gain, quality, glide, and the autopilot's
+heard mid-fade, rate, seed, phase), tempo, quantise, gain, quality, glide, the chop
+pattern, how much the live input is followed (and a ``/vamen/follow`` glide in
+progress, and the input's point last heard), and the autopilot's
 place (:meth:`vamen.server.sources.autopilot.Autopilot.saved`). A clean stop saves
 the latest intent instead (a change asked for just before Ctrl-C counts).
 
@@ -113,6 +115,10 @@ def save_session(path: Path, control, *, beat: float = 0.0, latest: bool = True,
     if chop is not None:
         data["chop"] = {"steps": list(chop.steps), "reverse": sorted(chop.reverse),
                         "rolls": [list(r) for r in chop.rolls]}
+    if max(heading.follow, heading.follow_to) > 0.0:  # following the live input: go on following it
+        data["follow"] = {"amount": round(heading.follow, 6), "to": round(heading.follow_to, 6),
+                          "beats": round(heading.follow_beats, 6),
+                          "heard": None if heading.heard is None else _numbers(heading.heard)}
     if latest:
         data["centre"] = data["point"]  # a clean stop lands every pending change at once
     if autopilot is not None:
@@ -171,8 +177,12 @@ def load_session(path: Path, latent_dim: int, check: Check | None = None) -> dic
     from centre to point), ``tempo``, ``quantize``, ``gain``, ``quality``,
     ``glide``, ``walk`` (``depth``, ``rate``, ``seed``, ``phase`` or None,
     ``depth_now``: the depth heard, which differs from ``depth`` mid-fade) and
-    ``autopilot`` (dict or None) and ``chop`` (a :class:`~vamen.server.core.chops.Chop`
-    or None; one that does not hold together is dropped with a warning).
+    ``autopilot`` (dict or None), ``chop`` (a :class:`~vamen.server.core.chops.Chop`
+    or None; one that does not hold together is dropped with a warning) and
+    ``follow`` (None, or ``{"amount", "to", "beats", "heard"}``: how much the live
+    input was followed, where a glide of it went and the beats it had left, and
+    the input's point last heard or None; one out of range is dropped with a
+    warning).
     Files of version 1 (point only) still load.
 
     A setting (tempo, quantize, gain, quality) that is missing, or that
@@ -215,10 +225,14 @@ def load_session(path: Path, latent_dim: int, check: Check | None = None) -> dic
     if isinstance(chop, str):
         log.warning("saved session %s: dropping the chop pattern (%s)", path, chop)
         chop = None
+    follow = _saved_follow(data.get("follow"), latent_dim)
+    if isinstance(follow, str):
+        log.warning("saved session %s: dropping the following of the live input (%s)", path, follow)
+        follow = None
     if "quality" in settings:
         settings["quality"] = int(settings["quality"])
     return {"point": point, "centre": centre, "move": move, **settings, "glide": float(data["glide"]),
-            "walk": walk, "autopilot": autopilot, "chop": chop}
+            "walk": walk, "autopilot": autopilot, "chop": chop, "follow": follow}
 
 
 def _saved_chop(data: Any):
@@ -236,21 +250,43 @@ def _saved_chop(data: Any):
         return str(exc) or type(exc).__name__
 
 
+def _saved_follow(data: Any, latent_dim: int):
+    """A saved ``follow`` as ``{"amount", "to", "beats", "heard"}``, None when there is none, or
+    why it is unusable."""
+    if data is None:
+        return None
+    try:
+        amount, to, beats = (float(data[k]) for k in ("amount", "to", "beats"))
+        if not (0.0 <= amount <= 1.0 and 0.0 <= to <= 1.0 and 0.0 <= beats < math.inf):
+            raise ValueError(f"amount {amount:g} and to {to:g} must be within 0..1, beats {beats:g} >= 0")
+        heard = data.get("heard")
+        if heard is not None:
+            heard = [float(v) for v in heard]
+            if len(heard) != latent_dim or not all(map(math.isfinite, heard)):
+                raise ValueError(f"the heard point is not {latent_dim} finite numbers")
+    except (ValueError, KeyError, TypeError) as exc:
+        return str(exc) or type(exc).__name__
+    return {"amount": amount, "to": to, "beats": beats, "heard": heard}
+
+
 def _whole(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError(f"{value!r} is not a whole number")
     return value
 
 
-def resume_commands(saved: dict) -> list:
+def resume_commands(saved: dict, listening: bool = True) -> list:
     """The ordinary commands that restore a saved session's move, walk and glide.
 
     The control state starts at the saved centre; a move in progress
     carries on to its target over the beats it had left, and the walk
     resumes at its saved phase, so the first bar sounds like the bar
-    that was saved.
+    that was saved. A session that followed the live input follows it again,
+    from the point last heard (until the input is heard anew), when this
+    start is ``listening`` (has ``--input``).
     """
-    from vamen.server.core.commands import ChopReverse, ChopRoll, ChopSteps, Glide, Morph, Walk
+    from vamen.server.core.commands import (ChopReverse, ChopRoll, ChopSteps, Follow, Glide, Heard, Morph,
+                                            Walk)
 
     walk, move = saved["walk"], saved["move"]
     cmds = [Glide(saved["glide"])]
@@ -270,4 +306,11 @@ def resume_commands(saved: dict) -> list:
             cmds.append(ChopReverse(tuple(sorted(chop.reverse))))
         if chop.rolls:
             cmds.append(ChopRoll(chop.rolls))
+    follow = saved.get("follow")
+    if follow is not None and listening:
+        if follow["heard"] is not None:
+            cmds.append(Heard(tuple(follow["heard"]), 0.0))
+        cmds.append(Follow(follow["amount"]))
+        if follow["beats"] > 0.0:  # a glide in progress goes on
+            cmds.append(Follow(follow["to"], follow["beats"]))
     return cmds

@@ -2,15 +2,20 @@
 
 The control thread tells :class:`Listener` when a bar of the server's clock
 has ended (:meth:`Listener.bar_ended`, from its tick, whatever the clock:
-internal, MIDI or Link). The listener's own thread then:
+internal, MIDI or Link), with the monotonic time vamen wrote that bar's
+first sample (taken as it was written: see ``Conductor._bar_ended``). The
+listener's own thread then:
 
-1. finds the input frames of that bar. A player plays on the bar line as
-   they *hear* it, the output's latency after vamen wrote it; what they
-   play reaches vamen the input's latency later. Both latencies, as
-   PortAudio or JACK report them, are taken off, so the cut falls on the
-   bar line the player heard;
-2. waits until those frames are in (a bar takes a bar to hear), copies
-   them from the input's ring and mixes them to mono;
+1. finds when that bar reached vamen's input. A player plays on the bar
+   line as they *hear* it, the output's latency after vamen wrote it; what
+   they play reaches vamen the input's latency later. Both latencies, as
+   PortAudio or JACK report them, are added, so the cut falls on the bar
+   line the player heard;
+2. waits until the bar is in (a bar takes a bar to hear), copies it from
+   the input's ring by time (:meth:`ProcessInput.span
+   <vamen.server.audio.inputproc.ProcessInput.span>`: input lost on the way,
+   as JACK loses a client's cycles on a loaded machine, is silence in its
+   place and does not shift the rest) and mixes it to mono;
 3. leaves a bar quieter than :data:`SILENCE_DB` alone (the last point
    stays), and otherwise encodes it as ``/vamen/encode`` encodes a file's
    first bar, off the control and audio threads;
@@ -25,6 +30,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import queue
 import threading
 import time
@@ -33,6 +39,8 @@ from typing import Callable
 import numpy as np
 
 from vamen.server.core import commands as c
+
+from .worker import RENDER_NICE
 
 log = logging.getLogger("vamen")
 
@@ -44,6 +52,10 @@ CLIP = 0.999
 LEVEL_SECONDS = 0.3
 FLOOR_DB = -120.0
 POLL = 0.02
+#: Seconds past a bar's end before it is cut: the input clock's latest estimate may run a block early.
+SETTLE = 0.02
+#: A bar with input for less than this share of it (the input was away) is missed, not heard.
+MIN_COVERED = 0.5
 
 
 def db(value: float) -> float:
@@ -56,9 +68,8 @@ class Listener:
     Parameters
     ----------
     source : ProcessInput
-        The input: ``written``, ``read(start, frames)``, ``frame_at(monotonic)``, ``latency``.
-    player : Player or SharedPlayer
-        The output's player: ``sample_at(monotonic)`` maps output samples to time.
+        The input: ``written``, ``read(start, frames)``, ``span(monotonic, frames)``,
+        ``arrived_until()``, ``latency``.
     output_latency : callable () -> float
         Seconds from writing an output sample to hearing it.
     encode : callable (np.ndarray [shape=(n,)] mono, int rate) -> np.ndarray [shape=(latent_dim,)]
@@ -68,10 +79,9 @@ class Listener:
         Gets every input frame (``--record``).
     """
 
-    def __init__(self, source, player, output_latency: Callable[[], float],
+    def __init__(self, source, output_latency: Callable[[], float],
                  encode: Callable[[np.ndarray, int], np.ndarray], results: queue.Queue, recorder=None):
         self.source = source
-        self.player = player
         self.output_latency = output_latency
         self.encode = encode
         self.results = results
@@ -95,15 +105,22 @@ class Listener:
         return self
 
     # -- the control thread's side ---------------------------------------------------
-    def bar_ended(self, beat: float, start_sample: float, end_sample: float) -> None:
-        """The bar of output samples ``start_sample .. end_sample`` ends on ``beat``: listen to it."""
+    def bar_ended(self, beat: float, written_at: float, frames: int) -> None:
+        """The bar that ends on ``beat``, ``frames`` samples long, began to be written at monotonic
+        ``written_at``: listen to it."""
         try:
-            self._jobs.put_nowait((float(beat), float(start_sample), float(end_sample)))
+            self._jobs.put_nowait((float(beat), float(written_at), int(frames)))
         except queue.Full:  # the encoder fell a whole queue behind: skip a bar rather than wait
             self.bars_missed += 1
 
     # -- the listener's thread ---------------------------------------------------------
     def _run(self) -> None:
+        # Hearing must not take the CPU from the audio processes either: at the render
+        # worker's lower priority (see RenderWorker.run), an encode every bar costs them nothing.
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), RENDER_NICE)
+        except (AttributeError, OSError):
+            pass
         # The first encode loads the resampler and warms torch up: seconds on a small machine
         # (librosa's first resample alone took 2.4 s here). Done now, on this thread, so the
         # first bar a drummer plays is answered in the usual fraction of a second.
@@ -121,28 +138,24 @@ class Listener:
                     continue
             if pending is None:
                 continue
-            beat, first, frames, deadline = pending
-            if self.source.written < first + frames:
+            beat, start, frames, deadline = pending
+            if self.source.arrived_until() < start + frames / self.rate + SETTLE:
                 if time.monotonic() > deadline:  # the input stalled or went away
                     self.bars_missed += 1
                     pending = None
                 continue
             pending = None
-            self._hear(beat, first, frames)
+            self._hear(beat, start, frames)
 
-    def _cut(self, beat: float, start: float, end: float) -> tuple:
-        """Which input frames hold the bar the player heard from output ``start`` to ``end``."""
-        now = time.monotonic()
-        written_at = now + (start - self.player.sample_at(now)) / self.rate  # when vamen wrote the bar line
+    def _cut(self, beat: float, written_at: float, frames: int) -> tuple:
+        """When the bar the player heard from output ``written_at`` on reached vamen's input."""
         arrived = written_at + self.output_latency() + self.source.latency
-        first = int(round(self.source.frame_at(arrived)))
-        frames = int(round(end - start))
         deadline = arrived + frames / self.rate + 2.0
-        return beat, first, frames, deadline
+        return beat, arrived, frames, deadline
 
-    def _hear(self, beat: float, first: int, frames: int) -> None:
-        block = self.source.read(first, frames)
-        if block is None:
+    def _hear(self, beat: float, start: float, frames: int) -> None:
+        block, covered = self.source.span(start, frames)
+        if covered < MIN_COVERED:  # the input was away for most of it, or it is gone from the ring
             self.bars_missed += 1
             return
         mono = block.mean(axis=1) if block.shape[1] > 1 else block[:, 0]

@@ -144,6 +144,25 @@ def test_a_clean_stop_saves_the_session_and_the_next_start_resumes(tiny_model, t
     fresh.close()
 
 
+def test_a_session_that_followed_the_input_restarts_without_one_on_the_performers_own_point(tiny_model,
+                                                                                            tmp_path):
+    import json
+
+    model = LoopModel.load(tiny_model, "cpu")
+    dim = model.latent_dim
+    (tmp_path / "session.json").write_text(json.dumps({
+        "format": "vamen-session", "version": 2, "point": [0.5] * dim, "centre": [0.5] * dim, "move": None,
+        "tempo": 120.0, "quantize": 1.0, "gain": 1.0, "quality": 16, "glide": 0.0,
+        "walk": {"depth": 0.0, "rate": 1.0, "seed": 0, "phase": 0.0, "depth_now": 0.0},
+        "follow": {"amount": 1.0, "to": 1.0, "beats": 0.0, "heard": [2.0] * dim}}))
+    e = offline_engine(model, tmp_path)  # no --input
+    try:
+        assert np.allclose(e.control.trajectory.at(0.0), 0.5)
+        assert any("followed the live input" in note for note in e.options.notes), e.options.notes
+    finally:
+        e.close()
+
+
 def test_a_corrupt_session_file_is_ignored(tiny_model, tmp_path):
     (tmp_path / "session.json").write_text("{not json")
     e = offline_engine(LoopModel.load(tiny_model, "cpu"), tmp_path)

@@ -283,6 +283,51 @@ def test_an_input_that_goes_away_is_survived_and_comes_back(jack, tiny_model, tm
         served.stop()
 
 
+def test_an_input_named_after_a_jack_client_listens_to_it_and_waits_for_it_to_come_back(jack, tiny_model,
+                                                                                       tmp_path):
+    """``--input deck``: a JACK client, by the name ``vamen devices`` lists it under (PortAudio's
+    JACK host API offers every client with audio ports as a device). Its ports are connected to
+    vamen's input; when the client quits, that is said once and the output plays on; when it is
+    back, vamen listens to it again."""
+    from jackd import Recording, SinePlayer
+
+    deck = SinePlayer(jack, 220.0, client_name="deck", limit=120.0)
+    served = None
+    try:
+        jack.wait_for_ports("deck:", direction="output")
+        listed = subprocess.run([sys.executable, "-m", "vamen.server.cli", "devices", "--json"],
+                                capture_output=True, text=True, env=jack.env(), timeout=120)
+        labels = [i["label"] for i in json.loads(listed.stdout)["audio_inputs"]]
+        assert "JACK Audio Connection Kit: deck" in labels, labels
+        served = served_on_jack(jack, tiny_model, tmp_path, "--input", "deck")
+        ins = jack.wait_for_ports("vamen-in:", direction="input", timeout=15.0)
+        connections = jack.connections()
+        assert [connections[p] for p in ins] == [["deck:out_0"], ["deck:out_1"]], connections
+        state = served.state()
+        assert state["input"] == "JACK Audio Connection Kit: deck"
+        assert 0.0 <= state["input_latency_ms"] < 1000.0  # PortAudio says 89478 s: not taken
+        wait_for(lambda: served.state()["input_level_db"] > -20.0, 15.0, "the deck heard", poll=0.3)
+
+        take = Recording(jack, 3, "vamen")
+        deck.close()  # the deck's app quits
+        wait_for(lambda: "audio input lost" in served.state()["last_error"], 10.0, "the loss said", poll=0.2)
+        audio = take.wait()[int(0.1 * RATE):, 0]
+        blocks = audio[: len(audio) // 256 * 256].reshape(-1, 256)
+        assert not np.all(blocks == 0.0, axis=1).any(), "the output stopped while the deck was away"
+
+        deck = SinePlayer(jack, 220.0, client_name="deck", limit=120.0)
+        wait_for(lambda: served.state()["input_restarts"] == 1, 20.0, "the input back", poll=0.3)
+        connections = jack.connections()
+        assert [connections[p] for p in ins] == [["deck:out_0"], ["deck:out_1"]], connections
+        wait_for(lambda: served.state()["input_level_db"] > -20.0, 15.0, "the deck heard again", poll=0.3)
+        assert served.state()["last_error"] == ""
+        assert served.output().count("audio input lost") == 1, served.output()
+    finally:
+        deck.close()
+        if served is not None:
+            served.stop()
+
+
 def test_a_missing_input_gets_one_line_with_the_names_to_choose_from(jack, tiny_model, tmp_path):
     done = subprocess.run([sys.executable, "-m", "vamen.server.cli", "serve", "--model", str(tiny_model),
                            "--device", "JACK", "--input", "no such interface", "--fresh", "--quiet"],

@@ -140,3 +140,72 @@ def test_the_chop_heard_at_the_bar_line_is_saved_and_a_broken_one_dropped(tmp_pa
         assert saved["chop"] is None and saved["tempo"] == 133.0  # the rest still loads
         assert "dropping the chop pattern" in caplog.text
         caplog.clear()
+
+
+def _state(ctl, beat):
+    args = ctl.state(beat)
+    return dict(zip(args[::2], args[1::2]))
+
+
+def _listening(tmp_path, dim=4) -> Control:
+    return Control(dim, {"a": [1.0] * dim}, PresetStore(tmp_path / "p.json"), tempo=120.0, listening=True)
+
+
+def _resumed(tmp_path, saved, dim=4) -> Control:
+    from vamen.server.ops.session import resume_commands
+
+    ctl = Control(dim, {"a": [1.0] * dim}, PresetStore(tmp_path / "p2.json"), tempo=120.0,
+                  start=saved["centre"], listening=True)
+    for cmd in resume_commands(saved):
+        ctl.apply(cmd, 0.0, 0.0)
+    return ctl
+
+
+def test_following_the_input_is_saved_with_the_point_last_heard_and_goes_on_after_a_restart(tmp_path):
+    ctl = _listening(tmp_path)
+    ctl.apply(c.SetLatent((-1.0,) * 4), 0.0, 0.0)  # the performer's own point
+    ctl.apply(c.Heard((2.0, 2.0, 2.0, 2.0), 0.0), 0.0, 0.0)  # a bar of the drummer, encoded
+    ctl.apply(c.Follow(1.0), 0.0, 0.0)
+    assert np.allclose([float(v) for v in _state(ctl, 4.0)["latent"].split(",")], 2.0)
+    path = tmp_path / "session.json"
+    save_session(path, ctl, beat=4.0, latest=False)
+    saved = load_session(path, 4)
+    assert saved["follow"] == {"amount": 1.0, "to": 1.0, "beats": 0.0, "heard": [2.0] * 4}
+    assert np.allclose(saved["centre"], -1.0)  # the performer's own point stays theirs
+    again = _resumed(tmp_path, saved)
+    state = _state(again, 0.0)
+    assert state["follow"] == 1.0
+    assert np.allclose([float(v) for v in state["latent"].split(",")], 2.0)  # the first bar as saved
+    assert np.allclose([float(v) for v in state["input_latent"].split(",")], 2.0)
+    again.apply(c.Follow(0.0), 0.0, 0.0)  # following off: the performer's own point again
+    assert np.allclose([float(v) for v in _state(again, 1.0)["latent"].split(",")], -1.0)
+
+
+def test_a_follow_glide_saved_halfway_glides_on_and_a_clean_stop_saves_where_it_went(tmp_path):
+    ctl = _listening(tmp_path)
+    ctl.apply(c.Heard((2.0,) * 4, 0.0), 0.0, 0.0)
+    ctl.apply(c.Follow(1.0, 8.0), 0.0, 0.0)  # glide from 0 to 1 over beats 0..8
+    path = tmp_path / "session.json"
+    save_session(path, ctl, beat=4.0, latest=False)
+    saved = load_session(path, 4)
+    assert saved["follow"]["amount"] == 0.5 and saved["follow"]["to"] == 1.0 and saved["follow"]["beats"] == 4.0
+    again = _resumed(tmp_path, saved)
+    assert _state(again, 0.0)["follow"] == 0.5 and _state(again, 4.0)["follow"] == 1.0
+    save_session(path, ctl, beat=4.0, latest=True)
+    assert load_session(path, 4)["follow"] == {"amount": 1.0, "to": 1.0, "beats": 0.0, "heard": [2.0] * 4}
+    ctl.apply(c.Follow(0.0), 8.0, 0.0)  # not following: nothing about it saved
+    save_session(path, ctl, beat=12.0, latest=False)
+    assert load_session(path, 4)["follow"] is None
+
+
+def test_a_broken_follow_is_dropped_and_the_rest_kept(tmp_path, caplog):
+    path = tmp_path / "session.json"
+    for broken in ({"amount": 1.5, "to": 1.0, "beats": 0.0}, {"amount": "all", "to": 1, "beats": 0},
+                   {"amount": 1.0, "to": 1.0, "beats": 0.0, "heard": [1.0, 2.0]},
+                   {"amount": 1.0, "to": 1.0, "beats": float("nan")}, {"to": 1.0}):
+        _session(path, follow=broken)
+        with caplog.at_level("WARNING"):
+            saved = load_session(path, 8)
+        assert saved["follow"] is None and saved["tempo"] == 133.0, broken
+        assert "dropping the following of the live input" in caplog.text
+        caplog.clear()
