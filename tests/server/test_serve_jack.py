@@ -125,14 +125,22 @@ def test_quantise_1_lands_on_the_next_beat_within_a_block(jack, tiny_model, tmp_
         late = s.state()["late_loops"]
     finally:
         s.stop()
-    # where is the bar? the recording's first 1.5 s is the known loop at some phase
-    head = audio[int(0.1 * RATE): int(1.6 * RATE)]
-    twice = np.concatenate([loop, loop])
-    errs = np.array([np.abs(twice[p:p + len(head)] - head).mean() for p in range(n)])
-    phase = int(np.argmin(errs))
-    assert errs[phase] < 0.02 * np.abs(head).mean()
-    bar0 = int(0.1 * RATE) - phase  # recording index where a bar starts (may be negative)
-    start = int(0.1 * RATE)
+    # where is the bar? the recording's first 1.3 s is the known loop at some
+    # phase. A block JACK skipped on a loaded machine (an xrun) shifts the
+    # phase by a period from there on, so the phase is read in the 0.4 s window
+    # that fits best: the loop must match one window to within 2 %
+    twice = np.concatenate([loop, loop, loop])
+
+    def fit(at: int) -> tuple[float, int]:
+        head = audio[at: at + int(0.4 * RATE)]
+        errs = np.array([np.abs(twice[p:p + len(head)] - head).mean() for p in range(n)])
+        return float(errs.min() / np.abs(head).mean()), int(np.argmin(errs))
+
+    fits = {at: fit(at) for at in (int(0.1 * RATE), int(0.5 * RATE), int(0.9 * RATE))}
+    start = min(fits, key=lambda at: fits[at][0])
+    error, phase = fits[start]
+    assert error < 0.02, fits
+    bar0 = start - phase  # recording index where a bar starts (may be negative)
     # The old loop, continued from that phase, against what was recorded. A block
     # JACK skipped on a loaded machine (an xrun) delays everything after it by a
     # period without changing anything: the old loop is also compared a few
