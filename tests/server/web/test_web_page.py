@@ -123,6 +123,19 @@ def served_model(served):
     return cmd[cmd.index("--model") + 1]
 
 
+#: For a failure's message: every click and pointer press the page gets (with the element under
+#: it) and every message it sends from then on.
+_WATCH_CLICKS_AND_SENDS = """
+  window.watched = [];
+  const seen = (what) => window.watched.push([Math.round(performance.now()), what]);
+  for (const kind of ["click", "pointerdown", "pointerup"])
+    document.addEventListener(kind, (e) => seen(kind + " " + (e.target.id || e.target.dataset.preset
+      || e.target.tagName) + " at " + e.clientX + "," + e.clientY), true);
+  const send = WebSocket.prototype.send;
+  WebSocket.prototype.send = function (data) { seen("sent " + data); return send.call(this, data); };
+"""
+
+
 def test_pressing_a_preset_loads_it(served, page):
     served.send("/vamen/glide", 0.0)
     served.send("/vamen/random", 1.5, 7)
@@ -133,12 +146,14 @@ def test_pressing_a_preset_loads_it(served, page):
     button = wait_for(lambda: page.find_elements("css selector", "#presets button[data-preset='verse']"),
                       COLD, "the preset's button")[0]
     page.execute_script("arguments[0].scrollIntoView({block: 'center'})", button)
+    page.execute_script(_WATCH_CLICKS_AND_SENDS)
     button.click()
     try:
         wait_for(lambda: np.abs(_latent(served) - verse).max() < 2e-3, COLD, "the preset to load")
     except AssertionError:
         raise AssertionError(f"the preset did not load: {_latent(served)} vs {verse}; the page's errors: "
-                             f"{page.execute_script('return vamen.errors')}") from None
+                             f"{page.execute_script('return vamen.errors')}; what the page saw and sent: "
+                             f"{page.execute_script('return window.watched')}") from None
     assert console_errors(page) == []
 
 
