@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from fuzzing import examples, one_line
 from vamen.server.config import ConfigError, read_config
 from vamen.server.midi.setup import plan
-from vamen.server.options import FILE_KEYS, RULES, ServeOptions, check_setting
+from vamen.server.options import RULES, ServeOptions, check_setting
 from vamen.server.sources.scenes import flight_for, resolve
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,7 +8,6 @@ output's latency after vamen wrote the bar line, plus the input's (both as
 notice: the point vamen plays, the error replies, the output going on.
 """
 import json
-import math
 import os
 import signal
 import subprocess

@@ -9,7 +9,6 @@ import time
 import pytest
 import soundfile as sf
 
-from oscclient import Client, message
 
 
 def no_card_env(tmp_path) -> dict:

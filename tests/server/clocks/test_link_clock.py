@@ -8,7 +8,6 @@ figures are exact and nothing sleeps. A downbeat is *heard* at the time the
 callback writes it plus the output latency plus ``link_offset_ms``; the
 assertions put those times on the session's bar lines.
 """
-import numpy as np
 import pytest
 
 from vamen.model.loopmodel import LoopModel

@@ -8,7 +8,6 @@ test's ports, loads it, and turns ``/test/latent f...`` into the patch's own
 ``~vamen.latent(i, v)`` calls. What scsynth plays is recorded from its JACK
 ports (client ``SuperCollider``) with ``jack_rec``.
 """
-import os
 import subprocess
 import time
 from pathlib import Path

@@ -8,7 +8,6 @@ OSC (``/vamen/state``), the page's own display, and the console.
 from __future__ import annotations
 
 import json
-import math
 import time
 
 import numpy as np
