@@ -1,4 +1,4 @@
-"""One-file checkpoints: format version, config, weights, anchors.
+"""One-file checkpoints: format version, config, weights, anchors, prior.
 
 A checkpoint is a plain dict saved with ``torch.save`` and read with
 ``torch.load(weights_only=True)``: tensors, numbers, strings, lists and
@@ -42,8 +42,10 @@ def load(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> d
     Returns
     -------
     dict with keys ``config`` (a :class:`LoopConfig`), ``weights`` (state dict),
-    ``anchors`` (dict with ``names`` list and ``latents`` tensor [N, D]) and
-    whatever else was saved (``training``, ``meta``).
+    ``anchors`` (dict with ``names`` list and ``latents`` tensor [N, D]),
+    ``prior`` (dict of ``mean`` and ``std`` tensors [D]; a standard normal
+    where the file has none) and whatever else was saved (``training``,
+    ``meta``).
     """
     path = Path(path)
     if not path.exists():
@@ -103,6 +105,22 @@ def load(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> d
             or not all(isinstance(n, str) for n in names) or not torch.isfinite(latents).all()):
         raise CheckpointError(f"{path} has malformed anchors")
     data["anchors"] = {"names": names, "latents": latents.float()}
+    data["prior"] = _prior(data.get("prior"), data["config"].latent_dim, path)
     if not isinstance(data.get("meta", {}), dict):
         raise CheckpointError(f"{path} has malformed meta (facts about the model, a table)")
     return data
+
+
+def _prior(prior: Any, dim: int, path: Path) -> dict[str, torch.Tensor]:
+    """The checked ``prior``: where the training loops lie in latent space (mean, std)."""
+    if prior is None:  # checkpoints from before it was saved: the VAE's nominal prior
+        return {"mean": torch.zeros(dim), "std": torch.ones(dim)}
+    mean = prior.get("mean") if isinstance(prior, dict) else None
+    std = prior.get("std") if isinstance(prior, dict) else None
+    if (not isinstance(mean, torch.Tensor) or not isinstance(std, torch.Tensor)
+            or mean.shape != (dim,) or std.shape != (dim,) or not mean.is_floating_point()
+            or not std.is_floating_point() or not torch.isfinite(mean).all() or not torch.isfinite(std).all()
+            or not (std > 0).all() or mean.abs().max() > 100 or std.max() > 100):
+        raise CheckpointError(f"{path} has a malformed prior (a finite mean and a positive std "
+                              f"of {dim} numbers each)")
+    return {"mean": mean.float(), "std": std.float()}

@@ -129,7 +129,7 @@ def evaluate(model: LoopModel, held_out: LoopSet, prior_loops: int = 64, seed: i
     rng = np.random.default_rng(seed)
     prior_share, prior_fig = [], []
     for start in range(0, prior_loops, 16):
-        z = rng.standard_normal((min(16, prior_loops - start), c.latent_dim)).astype(np.float32)
+        z = model.prior_draws(min(16, prior_loops - start), rng)
         audio, _ = model.render(z, iterations=iterations)
         for loop in audio:
             prior_share.append(grid_share(onset_times(loop, c.sample_rate), c.tempo))

@@ -18,7 +18,7 @@ def write_report(trainer, model_path: Path) -> Path:
     """Write ``<model>-report/`` next to the model and return its path."""
     folder = report_folder(Path(model_path))
     folder.mkdir(parents=True, exist_ok=True)
-    means, _ = trainer._means(trainer.batches)
+    means, _, _ = trainer._means(trainer.batches)
     variance = means.var(dim=0).tolist() if len(means) > 1 else []
     figures = {
         "history": trainer.history.epochs,

@@ -44,7 +44,7 @@ from .config import LoopConfig
 from .dataset import LoopSet, MelBatches, load_folder, split_holdout
 from .errors import CheckpointError, VamenError
 from .hearing import Hearing
-from .loopmodel import LoopModel, default_device
+from .loopmodel import LoopModel, default_device, latent_prior
 from .vae import LoopVAE, kl_per_dim
 
 ACTIVE_THRESHOLD = 0.01  # variance of the posterior mean over data (Burda et al. 2016)
@@ -223,7 +223,7 @@ class Trainer:
         """Train until ``options.epochs``; Ctrl-C saves and raises TrainingInterrupted."""
         db_span = self.config.db_max - self.config.db_min
         last_save = self.step
-        means = None
+        coded = None
         try:
             while self.epoch < self.options.epochs:
                 self.vae.train()
@@ -252,30 +252,32 @@ class Trainer:
                 # one pass over the training loops serves the figures and the save;
                 # only the process that writes needs them
                 if self.rank == 0:
-                    means, _ = self._means(self.batches)
-                    self.history.epochs.append(self._epoch_figures(sums / max(count, 1), means))
+                    *coded, _ = self._means(self.batches)
+                    self.history.epochs.append(self._epoch_figures(sums / max(count, 1), coded[0]))
                 self.rng = np.random.default_rng([self.options.seed, self.epoch])
                 if self.epoch < self.options.epochs:
-                    self.save(partial=True, means=means)
+                    self.save(partial=True, coded=coded)
                     last_save = self.step
         except KeyboardInterrupt:
             self.save(partial=True)
             raise TrainingInterrupted(
                 f"interrupted at step {self.step}; saved {self.out}; continue with --resume"
             ) from None
-        self.save(partial=False, means=means)
+        self.save(partial=False, coded=coded)
         return self.history
 
     @torch.no_grad()
-    def _means(self, batches: MelBatches) -> tuple[torch.Tensor, float]:
+    def _means(self, batches: MelBatches) -> tuple[torch.Tensor, torch.Tensor, float]:
+        """Posterior means and log-variances of the loops [N, latent_dim], and the mean L1 of their decodes."""
         self.vae.eval()
-        means, err = [], 0.0
+        means, logvars, err = [], [], 0.0
         for start in range(0, len(batches.clean), 64):
             mel = batches.clean[start:start + 64].to(self.device)
-            mean, _ = self.vae.encode(mel)
+            mean, logvar = self.vae.encode(mel)
             err += float((self.vae.decode(mean).clamp(0, 1) - mel).abs().mean(dim=(1, 2)).sum())
             means.append(mean.cpu())
-        return torch.cat(means), err / len(batches.clean)
+            logvars.append(logvar.cpu())
+        return torch.cat(means), torch.cat(logvars), err / len(batches.clean)
 
     def _epoch_figures(self, sums: np.ndarray, means: torch.Tensor) -> dict[str, float]:
         span = self.config.db_max - self.config.db_min
@@ -284,26 +286,27 @@ class Trainer:
                    "recon_db": round(float(sums[1]), 3), "kl": round(float(sums[2]), 3),
                    "beta": self.beta_now(), "active_dims": active}
         if self.held is not None:
-            figures["heldout_recon_db"] = round(self._means(self.held)[1] * span, 3)
+            figures["heldout_recon_db"] = round(self._means(self.held)[2] * span, 3)
         return figures
 
     # -- saving --------------------------------------------------------------
-    def model(self, means: torch.Tensor | None = None) -> LoopModel:
-        """The deployable model, with up to 128 training loops as anchors."""
-        if means is None:
-            means, _ = self._means(self.batches)
+    def model(self, coded: tuple[torch.Tensor, torch.Tensor] | None = None) -> LoopModel:
+        """The deployable model, with up to 128 training loops as anchors and their prior.
+
+        ``coded``: the training loops' posterior means and log-variances, where already made.
+        """
+        means, logvars = coded if coded is not None else self._means(self.batches)[:2]
         pick = np.linspace(0, len(means) - 1, min(MAX_ANCHORS, len(means))).round().astype(int)
         pick = sorted(set(pick.tolist()))
         return LoopModel(self.config, self.vae, [self.train_set.names[i] for i in pick],
-                         means[pick], self.device, self.meta)
+                         means[pick], self.device, self.meta, latent_prior(means, logvars))
 
-    def save(self, partial: bool, means: torch.Tensor | None = None) -> None:
+    def save(self, partial: bool, coded: tuple[torch.Tensor, torch.Tensor] | None = None) -> None:
         """Write the checkpoint (process 0 of a distributed run; the others return)."""
         if self.rank != 0:
             return
-        if means is None:
-            means, _ = self._means(self.batches)
-        model = self.model(means)
+        means, logvars = coded if coded is not None else self._means(self.batches)[:2]
+        model = self.model((means, logvars))
         active, variances = active_dims(means)
         model.meta.update({"active_dims": active, "latent_variance": variances,
                            "train_loops": len(self.train_set), "heldout_loops": len(self.held_set),

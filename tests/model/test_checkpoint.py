@@ -60,13 +60,22 @@ def _bad_files(tmp_path, tiny_model):
     torch.save({"format": checkpoint.FORMAT, "version": 1, "x": Evil()}, files["code_in_torch"])
     files["folder"] = tmp_path
     files["missing"] = tmp_path / "nope.pt"
+    for kind, prior in (("prior_nan", {"mean": torch.full((8,), float("nan")), "std": torch.ones(8)}),
+                        ("prior_short", {"mean": torch.zeros(3), "std": torch.ones(3)}),
+                        ("prior_zero_std", {"mean": torch.zeros(8), "std": torch.zeros(8)}),
+                        ("prior_list", [0.0] * 8)):
+        data = torch.load(tiny_model, weights_only=True)
+        data["prior"] = prior
+        files[kind] = tmp_path / f"{kind}.pt"
+        torch.save(data, files[kind])
     return files
 
 
 SAYS = {"text": "not a PyTorch file", "readme": "not a PyTorch file", "empty": "not a PyTorch file",
         "truncated": "truncated or corrupt", "foreign": "not a vamen checkpoint",
         "future": "newer vamen", "code": "refusing to load it as code",
-        "code_in_torch": "refusing to load it as code", "folder": "is a folder", "missing": "no checkpoint"}
+        "code_in_torch": "refusing to load it as code", "folder": "is a folder", "missing": "no checkpoint",
+        **{f"prior_{k}": "malformed prior" for k in ("nan", "short", "zero_std", "list")}}
 
 
 @pytest.mark.parametrize("kind", sorted(SAYS))
@@ -114,6 +123,8 @@ def test_a_22khz_mel_checkpoint_from_before_full_band_still_loads_and_plays(tmp_
     model = LoopModel.load(path, "cpu")
     assert model.config.features == "mel" and model.config.sample_rate == 22050
     assert model.config.n_bins == 128
+    mean, std = model.prior  # saved before there was a prior: the standard normal, as it drew then
+    assert (mean == 0).all() and (std == 1).all()
     audio, _ = model.render(torch.zeros(1, 8), tempo=120.0, sample_rate=48000, iterations=4)
     assert audio.shape == (1, 96000)
 
@@ -125,3 +136,26 @@ def test_a_config_naming_unknown_features_is_one_sentence(tmp_path, tiny_model):
     torch.save(data, path)
     with pytest.raises(CheckpointError, match="features must be one of linear, mel"):
         LoopModel.load(path, "cpu")
+
+
+def test_a_trained_models_random_points_are_drawn_where_its_training_loops_lie(tiny_model, synth_dir, tmp_path):
+    """The prior saved by training is the Gaussian of the loops' posteriors, and survives a save."""
+    import numpy as np
+
+    from vamen.model.dataset import MelBatches, load_folder, split_holdout
+    from vamen.model.loopmodel import latent_prior
+
+    model = LoopModel.load(tiny_model, "cpu")
+    loops = load_folder(synth_dir, model.config)  # what the tiny model was trained on
+    train, _ = split_holdout(loops.names, 0.05)
+    with torch.no_grad():
+        mean, logvar = model.vae.encode(MelBatches(loops.subset(train), model.config, 0.0).clean)
+    want_mean, want_std = latent_prior(mean, logvar)
+    got_mean, got_std = model.prior
+    np.testing.assert_allclose(got_mean, want_mean.numpy(), atol=1e-4)
+    np.testing.assert_allclose(got_std, want_std.numpy(), rtol=1e-3)
+    draws = model.prior_draws(4000, np.random.default_rng(0))
+    np.testing.assert_allclose(draws.mean(0), got_mean, atol=4 * got_std.max() / np.sqrt(4000))
+    np.testing.assert_allclose(draws.std(0), got_std, rtol=0.1)
+    model.save(tmp_path / "again.pt", half=True)
+    np.testing.assert_allclose(LoopModel.load(tmp_path / "again.pt", "cpu").prior[1], got_std)
