@@ -152,7 +152,7 @@ class Engine(Conductor):
                                gain=gain, quality=quality, seed=o.seed,
                                start=saved["centre"] if saved else None,
                                subscription_expiry=o.subscription_expiry,
-                               listening=self.input is not None)
+                               listening=self.input is not None, prior=model.prior)
         if saved:
             self._resume(saved)
         self._start_autopilot(flight, saved)
@@ -281,7 +281,8 @@ class Engine(Conductor):
         self.watchdog = Watchdog()
         if flight is None:
             return
-        self.autopilot, note, first = start_flight(flight, self.model.latent_dim, self.options, saved)
+        self.autopilot, note, first = start_flight(flight, self.model.latent_dim, self.options, saved,
+                                                         self.model.prior)
         self.options.notes.append(note)
         for beat, cmd in first:  # settled before anything plays (the worker, built next, renders it first)
             change = self.control.apply(cmd, 0.0, 0.0, at_beat=beat)

@@ -40,7 +40,7 @@ def _point(text: str, model, seed: int):
     from vamen.server.core.motion import prior_point
 
     if text == "random":
-        return prior_point(model.latent_dim, 1.0, seed)
+        return prior_point(model.latent_dim, 1.0, seed, model.prior)
     names = model.anchor_names
     if text.lstrip("-").isdigit():
         i = int(text)
@@ -118,7 +118,7 @@ def command(out, model_path, bars, seed, latent, walk, walk_rate, morph, tempo, 
         start, end = (_point(p, model, seed + k) for k, p in enumerate(morph))
         path = Morph(start, end, 0.0, 4.0 * max(bars - 1, 1), "smooth")
     else:
-        start = _latent(latent, dim) if latent else prior_point(dim, 1.0, seed)
+        start = _latent(latent, dim) if latent else prior_point(dim, 1.0, seed, model.prior)
         path = Still(start)
     if walk > 0:
         path = Walk(path, walk, walk_rate, seed)

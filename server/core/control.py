@@ -115,7 +115,9 @@ class Control:
     tempo, quantize, gain, quality : optional
         Initial settings (defaults 120 BPM, 1 beat, 1.0, 32 iterations).
     start : array_like [shape=(latent_dim,)], optional
-        Initial point (default: the centre of the latent space).
+        Initial point (default: the prior's centre, where the training loops lie).
+    prior : (mean, std), optional
+        The model's prior, where ``random`` draws (default: a standard normal).
     subscription_expiry : float
         Seconds a ``/vamen/subscribe`` lasts unless renewed (default 60).
     listening : bool
@@ -127,13 +129,15 @@ class Control:
                  extra_state: Callable[[], dict] | None = None, tempo: float = 120.0,
                  quantize: float = 1.0, gain: float = 1.0, quality: int = 32,
                  start: Any = None, seed: int | None = None,
-                 subscription_expiry: float = talkback.EXPIRY, listening: bool = False) -> None:
+                 subscription_expiry: float = talkback.EXPIRY, listening: bool = False,
+                 prior: tuple[np.ndarray, np.ndarray] | None = None) -> None:
         self.latent_dim = int(latent_dim)
-        self.points = Points(self.latent_dim, anchors, presets, seed)
+        self.points = Points(self.latent_dim, anchors, presets, seed, prior)
         self._encode = encode
         self._reply: Reply = reply if reply is not None else (lambda address, args, to: None)
         self._extra_state = extra_state
-        point = motion.as_point(np.zeros(self.latent_dim) if start is None else start, self.latent_dim)
+        centre = np.zeros(self.latent_dim) if prior is None else prior[0]
+        point = motion.as_point(centre if start is None else start, self.latent_dim)
         self._course = Course(point)
         self._glide = 0.0
         self._tempo = float(tempo)

@@ -20,7 +20,7 @@ Switch          one trajectory before a beat, another from it on
 Follow          the performer's path pulled towards what the live input was heard playing
 switch          build a Switch, dropping segments the new one hides
 settle          an equivalent, smaller trajectory for beats >= a given beat
-prior_point     a draw from the standard-normal prior
+prior_point     a draw from the model's prior (a standard normal where it has none)
 as_point        validate and freeze a latent vector
 """
 from __future__ import annotations
@@ -76,23 +76,31 @@ def as_point(values, latent_dim: int | None = None) -> np.ndarray:
     return out
 
 
-def prior_point(latent_dim: int, spread: float = 1.0, seed: int | None = None) -> np.ndarray:
-    """Draw a point from the standard-normal prior, scaled by ``spread``.
+def prior_point(latent_dim: int, spread: float = 1.0, seed: int | None = None,
+                prior: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """Draw a point from the model's prior, scaled by ``spread`` about its centre.
 
     Parameters
     ----------
     latent_dim : int
     spread : float
-        Standard deviation in latent units (1 = the prior itself).
+        How far out, in the prior's standard deviations (1 = the prior itself).
     seed : int or None
         Same seed, same point; None draws fresh entropy.
+    prior : (mean, std), each array_like [shape=(latent_dim,)], optional
+        Where the model's training loops lie (``LoopModel.prior``); without
+        it, the standard normal.
 
     Returns
     -------
     np.ndarray [shape=(latent_dim,), dtype=float32], read-only, clipped to +-LIMIT.
     """
     rng = np.random.default_rng(seed)
-    return as_point(rng.standard_normal(latent_dim) * float(spread))
+    noise = rng.standard_normal(latent_dim) * float(spread)
+    if prior is not None:
+        mean, std = (np.asarray(v, dtype=np.float64) for v in prior)
+        noise = mean + std * noise
+    return as_point(noise)
 
 
 def _out(x: np.ndarray) -> np.ndarray:

@@ -107,16 +107,19 @@ class Points:
     presets : PresetStore
     seed : int, optional
         Seeds the draws for ``random`` without a seed, for reproducible runs.
+    prior : (mean, std), optional
+        Where random points are drawn (the model's ``prior``); a standard normal without.
     """
 
     def __init__(self, latent_dim: int, anchors: Mapping[str, Any], presets: PresetStore,
-                 seed: int | None = None) -> None:
+                 seed: int | None = None, prior: tuple[np.ndarray, np.ndarray] | None = None) -> None:
         self.latent_dim = int(latent_dim)
         self.anchors = {str(k): motion.as_point(v, self.latent_dim) for k, v in anchors.items()}
         self._anchor_list = list(self.anchors.values())
         self._anchor_names = list(self.anchors)
         self.presets = presets
         self.rng = np.random.default_rng(seed)
+        self.prior = prior
 
     def known(self, name: str) -> bool:
         """Whether ``name`` is a preset or an anchor."""
@@ -161,7 +164,7 @@ class Points:
         """A point from the prior, scaled by ``spread``; without a seed, the next of this run's."""
         if seed is None:
             seed = int(self.rng.integers(2**63))
-        return motion.prior_point(self.latent_dim, spread, seed)
+        return motion.prior_point(self.latent_dim, spread, seed, self.prior)
 
     def save(self, name: str, point: np.ndarray) -> None:
         """Save ``point`` as preset ``name``; raises Refused for a bad name or a failed write."""

@@ -133,11 +133,15 @@ class Autopilot:
         commands are the clock's, not a performer taking over.
     time_of_day : callable () -> float
         Minutes after midnight, for the schedule (tests pass their own).
+    prior : (mean, std), optional
+        The model's prior, where a scene with nowhere named flies (default: a standard normal).
     """
 
     def __init__(self, flight: Flight, latent_dim: int, *, seed: int = 0, base_gain: float = 1.0,
-                 tempo_free: bool = True, clock_led: bool = False, time_of_day: Callable[[], float] = local_minute) -> None:
+                 tempo_free: bool = True, clock_led: bool = False, time_of_day: Callable[[], float] = local_minute,
+                 prior: tuple[np.ndarray, np.ndarray] | None = None) -> None:
         self.flight = flight
+        self.prior = prior
         self.latent_dim = int(latent_dim)
         self.seed = int(flight.seed if flight.seed is not None else seed)
         self.tempo_free = tempo_free
@@ -309,7 +313,10 @@ class Autopilot:
                 distance = scene.radius * float(rng.random()) ** (1.0 / self.latent_dim)
                 place = tuple(np.round(centre + distance * direction, 6).tolist())
             else:
-                place = tuple(np.round(rng.standard_normal(self.latent_dim), 6).tolist())
+                draw = rng.standard_normal(self.latent_dim)
+                if self.prior is not None:
+                    draw = self.prior[0] + self.prior[1] * draw
+                place = tuple(np.round(draw, 6).tolist())
         return place, index
 
     # -- reporting and restarts -----------------------------------------------------------
@@ -387,7 +394,8 @@ def off_state() -> dict:
             "autopilot_bar": 0, "autopilot_paused": 0}
 
 
-def start_flight(flight: Flight, latent_dim: int, options, saved: dict | None
+def start_flight(flight: Flight, latent_dim: int, options, saved: dict | None,
+                 prior: tuple[np.ndarray, np.ndarray] | None = None
                  ) -> tuple[Autopilot, str, list[tuple[float, c.Command]]]:
     """The autopilot for ``flight`` at the start of ``vamen serve``: (autopilot, note, first bar).
 
@@ -397,7 +405,8 @@ def start_flight(flight: Flight, latent_dim: int, options, saved: dict | None
     """
     gain = options.gain if options.gain is not None else 1.0
     pilot = Autopilot(flight, latent_dim, seed=options.seed, base_gain=gain,
-                      tempo_free=options.clock in ("internal", "link"), clock_led=options.clock != "internal")
+                      tempo_free=options.clock in ("internal", "link"), clock_led=options.clock != "internal",
+                      prior=prior)
     where = f"{len(flight.scenes)} scene{'s' * (len(flight.scenes) != 1)} from {flight.source}"
     if saved and pilot.restore(saved.get("autopilot")):
         pos = pilot.position(0.0)

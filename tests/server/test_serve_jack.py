@@ -114,7 +114,7 @@ def test_quantise_1_lands_on_the_next_beat_within_a_block(jack, tiny_model, tmp_
     s = served_on_jack(jack, tiny_model, tmp_path, "--quantize", 1)
     try:
         model = LoopModel.load(tiny_model, "cpu")
-        (loop,), _ = model.render(np.zeros((1, model.latent_dim)), sample_rate=RATE)
+        (loop,), _ = model.render(model.prior[0][None], sample_rate=RATE)  # where it starts
         peak = np.abs(loop).max()
         loop = loop * (HEADROOM / peak) if peak > HEADROOM else loop  # as the worker plays it
         n = len(loop)

@@ -126,6 +126,23 @@ def test_morph_interp_anchor_random(make, anchors):
     assert not np.array_equal(first, at(ctl, 14.0))
 
 
+def test_a_model_with_a_prior_starts_at_its_centre_and_draws_random_points_around_it(make):
+    """Where the training loops lie, not about zero: a random jump sounds like the loops it learnt."""
+    mean, std = np.linspace(-1.0, 1.0, DIM), np.linspace(0.2, 0.8, DIM)
+    ctl, replies = make(prior=(mean, std))
+    np.testing.assert_allclose(at(ctl, 0.0), mean, atol=1e-6)
+    draws = []
+    for seed in range(400):
+        ctl.apply(c.Random(1.0, seed), float(seed), 0.25)
+        draws.append(at(ctl, float(seed) + 0.5))
+    draws = np.array(draws)
+    np.testing.assert_allclose(draws.mean(0), mean, atol=4 * std.max() / np.sqrt(len(draws)))
+    np.testing.assert_allclose(draws.std(0), std, rtol=0.2)
+    ctl.apply(c.Random(0.0, 1), 500.0, 0.25)  # spread 0: the centre itself
+    np.testing.assert_allclose(at(ctl, 500.5), mean, atol=1e-6)
+    assert replies.errors() == []
+
+
 def test_walk_circles_whatever_point_is_set(make):
     ctl, _ = make()
     ctl.apply(c.Walk(0.5, 1.0, 3), 0.0, 0.25)
