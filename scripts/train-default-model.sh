@@ -4,6 +4,9 @@
 # recorded one-shots), then evaluates it on fresh loops it never saw.
 #   bash scripts/train-default-model.sh        (or: make default-model)
 # About 30 minutes on 2 idle CPU cores (20-28 s an epoch), 40 beside other work; see the README.
+# Training saves the prior (where the training loops lie, which random points
+# are drawn from) itself; the shipped checkpoint, trained before it did, got its
+# prior from scripts/fit-prior.py on the same folder.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VAMEN=${VAMEN:-vamen}
