@@ -604,6 +604,9 @@ class Run:
     def go(self, folder: Path) -> dict:
         server = self.server
         self.initial = server.state()
+        # the knobs start where the server does (a model's centre, not always zero)
+        start = [float(v) for v in str(self.initial["latent"]).split(",")]
+        self.knobs.latent0, self.knobs.latent1, self.knobs.latent3 = start[0], start[1], start[3]
         lines_at_start, threads_at_start = server.log_lines(), server.status("Threads")
         pings, settles = [], []
         rss_at_start = None

@@ -137,8 +137,8 @@ def test_a_clean_stop_saves_the_session_and_the_next_start_resumes(tiny_model, t
         assert any("carrying on" in note for note in again.options.notes)
     finally:
         again.close()
-    fresh = offline_engine(model, tmp_path, fresh=True)
-    assert np.allclose(fresh.control.target, 0.0) and fresh.control.tempo == 120.0
+    fresh = offline_engine(model, tmp_path, fresh=True)  # at the model's centre, as on a first start
+    assert np.allclose(fresh.control.target, model.prior[0]) and fresh.control.tempo == 120.0
     assert fresh.control.quantize == 1.0 and fresh.control.gain == 1.0 and fresh.control.quality == 32
     assert fresh.control.chop is None
     fresh.close()
@@ -165,8 +165,9 @@ def test_a_session_that_followed_the_input_restarts_without_one_on_the_performer
 
 def test_a_corrupt_session_file_is_ignored(tiny_model, tmp_path):
     (tmp_path / "session.json").write_text("{not json")
-    e = offline_engine(LoopModel.load(tiny_model, "cpu"), tmp_path)
-    assert np.allclose(e.control.target, 0.0)
+    model = LoopModel.load(tiny_model, "cpu")
+    e = offline_engine(model, tmp_path)
+    assert np.allclose(e.control.target, model.prior[0])  # where a first start begins
     e.close()
 
 
