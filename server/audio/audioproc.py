@@ -429,7 +429,7 @@ class ProcessOutput:
     def health(self) -> dict:
         player = self._player
         return {"audio_restarts": self.restarts, "audio_down_seconds": round(self.down_seconds, 1),
-                **({"slow_callbacks": player.slow_callbacks,
+                **({"slow_callbacks": player.slow_callbacks, "slow_cpu_callbacks": player.slow_cpu_callbacks,
                     "callback_max_ms": round(player.callback_max_ms, 2)} if player is not None else {})}
 
 

@@ -59,8 +59,8 @@ import numpy as np
 from .recorder import write_wrapped
 
 # status slots (float64 each)
-WRITE, EPOCH, HEARTBEAT, STATE, BLOCKS, OVERFLOWS, CALLBACK_MAX, SLOW, STARTED = range(9)
-STATUS_SLOTS = 9
+WRITE, EPOCH, HEARTBEAT, STATE, BLOCKS, OVERFLOWS, CALLBACK_MAX, SLOW, STARTED, SLOW_CPU = range(10)
+STATUS_SLOTS = 10
 RUNNING, STOPPED, DEAD = 1.0, 2.0, 3.0
 STARTUP_SECONDS = 1.0
 CLOCK_WINDOW = 1.0
@@ -117,6 +117,7 @@ class InputCallback:
 
     def __call__(self, indata, frames, time_info, status) -> None:
         started = time.perf_counter()
+        cpu = time.thread_time()
         now = self.clock()
         st = self.status
         lost = self._fresh
@@ -152,6 +153,8 @@ class InputCallback:
             st[CALLBACK_MAX] = took
         if took > SLOW_SHARE * frames / self.rate:
             st[SLOW] += 1
+            if time.thread_time() - cpu > SLOW_SHARE * frames / self.rate:  # busy, not preempted
+                st[SLOW_CPU] += 1
 
 
 def main(argv: list[str] | None = None) -> int:

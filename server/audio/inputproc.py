@@ -308,5 +308,6 @@ class ProcessInput:
         if self.status is not None:
             figures.update(input_overflows=int(self.status[ic.OVERFLOWS]),
                            input_slow_callbacks=int(self.status[ic.SLOW]),
+                           input_slow_cpu_callbacks=int(self.status[ic.SLOW_CPU]),
                            input_latency_ms=round(1000.0 * self.latency, 2))
         return figures

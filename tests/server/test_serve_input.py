@@ -146,10 +146,9 @@ def wait_bars(bpm, bars):
     time.sleep(bars * 240.0 / bpm)
 
 
-@pytest.mark.xfail(reason="issue 14, open: the listener is not stuck (a thread dump shows it polling, and "
-                          "bars with the break are encoded in about 20 ms), but the first bar with sound is "
-                          "taken for silence and the next ones are heard after the test reads the state; the "
-                          "cut's output-sample to input-frame mapping is the suspect (0.25 s apart here)",
+@pytest.mark.xfail(reason="issue 14, open: the point heard lands 0.11 (a CI run) to 0.52 (a run here) from what "
+                          "/vamen/encode gives for the file, against a goal of 0.5: the fit of a bar cut from the "
+                          "live input against the fit of the file's first bar",
                    strict=False)
 def test_follow_1_plays_the_point_of_the_break_a_drummer_plays_in(followed, jack, tmp_path):
     served, drums, path, bpm = followed
@@ -186,7 +185,7 @@ def test_follow_1_plays_the_point_of_the_break_a_drummer_plays_in(followed, jack
     assert state["input_level_db"] > -30.0
 
     # followed: within 3 bars the point played is the break's
-    slow_before = state["slow_callbacks"]
+    slow_before = state["slow_callbacks"], state["slow_cpu_callbacks"], state["input_slow_cpu_callbacks"]
     sent = time.monotonic()
     served.send("/vamen/follow", 1.0)
     reached, distances = None, []
@@ -203,11 +202,16 @@ def test_follow_1_plays_the_point_of_the_break_a_drummer_plays_in(followed, jack
     assert reached is not None, f"never within 0.5 of the encoded point in 3 bars: {distances}"
     assert rms(latent(state), target) < 0.5
 
-    # and the output plays it, with no callback of vamen's too slow
+    # and the output plays it, with no underrun of vamen's making: no callback, output's or
+    # input's, slow in its own CPU time. (One slow by the wall clock only was off the CPU,
+    # preempted on this shared 2-core machine: the README's "Whose underruns they are".)
     audio = record(jack, 2, "vamen")[int(0.05 * RATE):, 0]
     assert np.sqrt(np.mean(audio ** 2)) > 1e-3
-    assert state["slow_callbacks"] == slow_before and state["input_slow_callbacks"] == 0, \
-        (slow_before, state["slow_callbacks"], state["input_slow_callbacks"])
+    after = served.state()
+    slow_after = after["slow_callbacks"], after["slow_cpu_callbacks"], after["input_slow_cpu_callbacks"]
+    print(f"slow callbacks (wall clock, in CPU time, the input's in CPU time): {slow_before} -> {slow_after}; "
+          f"the input's by the wall clock {after['input_slow_callbacks']}")
+    assert slow_after[1:] == slow_before[1:] and slow_after[2] == 0, (slow_before, slow_after)
 
     # bad /vamen/follow: an error each, and nothing changes
     for bad in (float("nan"), -0.5, 1.5, "all"):
