@@ -159,3 +159,31 @@ def test_a_trained_models_random_points_are_drawn_where_its_training_loops_lie(t
     np.testing.assert_allclose(draws.std(0), got_std, rtol=0.1)
     model.save(tmp_path / "again.pt", half=True)
     np.testing.assert_allclose(LoopModel.load(tmp_path / "again.pt", "cpu").prior[1], got_std)
+
+
+def test_fit_prior_gives_an_older_checkpoint_the_prior_training_would_have_saved(tiny_model, synth_dir, tmp_path):
+    """scripts/fit-prior.py (how the shipped model got its prior) agrees with what training saves."""
+    from pathlib import Path
+
+    import numpy as np
+
+    data = torch.load(tiny_model, weights_only=True)
+    del data["prior"]  # as written before checkpoints had one
+    old = tmp_path / "old.pt"
+    torch.save(data, old)
+    assert (LoopModel.load(old, "cpu").prior[1] == 1).all()
+    script = Path(__file__).resolve().parents[2] / "scripts" / "fit-prior.py"
+    run = subprocess.run([sys.executable, str(script), str(old), str(synth_dir)],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert "prior of" in run.stdout and "training loops written" in run.stdout
+    fitted, trained = LoopModel.load(old, "cpu").prior, LoopModel.load(tiny_model, "cpu").prior
+    np.testing.assert_allclose(fitted[0], trained[0], atol=1e-4)
+    np.testing.assert_allclose(fitted[1], trained[1], rtol=1e-3)
+    again = torch.load(old, weights_only=True)
+    assert all(torch.equal(again["weights"][k], data["weights"][k]) for k in data["weights"])
+    (tmp_path / "empty").mkdir()
+    bad = subprocess.run([sys.executable, str(script), str(old), str(tmp_path / "empty")],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode != 0 and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
+    assert torch.load(old, weights_only=True)["prior"]["std"].shape == (data["config"]["latent_dim"],)  # untouched
