@@ -21,6 +21,7 @@ Follow          the performer's path pulled towards what the live input was hear
 switch          build a Switch, dropping segments the new one hides
 settle          an equivalent, smaller trajectory for beats >= a given beat
 prior_point     a draw from the model's prior (a standard normal where it has none)
+on_prior        standard-normal noise as a draw from a prior
 as_point        validate and freeze a latent vector
 """
 from __future__ import annotations
@@ -96,11 +97,15 @@ def prior_point(latent_dim: int, spread: float = 1.0, seed: int | None = None,
     np.ndarray [shape=(latent_dim,), dtype=float32], read-only, clipped to +-LIMIT.
     """
     rng = np.random.default_rng(seed)
-    noise = rng.standard_normal(latent_dim) * float(spread)
-    if prior is not None:
-        mean, std = (np.asarray(v, dtype=np.float64) for v in prior)
-        noise = mean + std * noise
-    return as_point(noise)
+    return as_point(on_prior(rng.standard_normal(latent_dim) * float(spread), prior))
+
+
+def on_prior(noise: np.ndarray, prior: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
+    """Standard-normal ``noise`` as a draw from ``prior`` (mean, std); unchanged without one."""
+    if prior is None:
+        return noise
+    mean, std = (np.asarray(v, dtype=np.float64) for v in prior)
+    return mean + std * noise
 
 
 def _out(x: np.ndarray) -> np.ndarray:

@@ -44,6 +44,7 @@ from typing import Callable
 import numpy as np
 
 from vamen.server.core import commands as c
+from vamen.server.core import motion
 from vamen.server.sources.scenes import Flight, Scene, Window
 
 log = logging.getLogger(__name__)
@@ -313,9 +314,7 @@ class Autopilot:
                 distance = scene.radius * float(rng.random()) ** (1.0 / self.latent_dim)
                 place = tuple(np.round(centre + distance * direction, 6).tolist())
             else:
-                draw = rng.standard_normal(self.latent_dim)
-                if self.prior is not None:
-                    draw = self.prior[0] + self.prior[1] * draw
+                draw = motion.on_prior(rng.standard_normal(self.latent_dim), self.prior)
                 place = tuple(np.round(draw, 6).tolist())
         return place, index
 

@@ -338,3 +338,26 @@ def test_a_crash_resumes_at_the_saved_bar(model, tmp_path, crash_bar):
     finally:
         again.close()
         first.close()
+
+
+def test_a_scene_that_names_nowhere_flies_where_the_models_loops_lie(model, tmp_path):
+    """Its jumps are draws from the checkpoint's prior, not from about zero."""
+    import torch
+
+    model.prior_mean, model.prior_std = torch.full((model.latent_dim,), 2.5), torch.full((model.latent_dim,), 0.1)
+    engine = start(model, tmp_path, """
+[autopilot]
+seed = 3
+[[autopilot.scene]]
+name = "anywhere"
+bars = 8
+morph-every = 1
+morph-bars = 0.5
+""")
+    try:
+        path, _ = path_and_scenes(engine, 6)
+    finally:
+        engine.close()
+    landed = path[2:, 3]  # the last beat of each bar from the third on: the morph is over
+    assert np.abs(landed - 2.5).max() < 0.6, landed
+    assert len({tuple(np.round(p, 3)) for p in landed}) > 1  # and it moves from draw to draw
