@@ -83,7 +83,8 @@ def describe(state: dict, where: str) -> str:
         f"render p50 {float(get('render_ms_p50', 0)):.1f} ms, p99 {float(get('render_ms_p99', 0)):.1f} ms; "
         f"loops queued {get('queued_loops', 0)}; commands waiting {get('queue_depth', 0)}",
         f"OSC dropped {get('osc_dropped', 0)} (not allowed {get('osc_denied', 0)}, "
-        f"queue full {get('osc_busy', 0)})"
+        f"queue full {get('osc_busy', 0)}"
+        + (f", lost in the kernel {get('osc_kernel_dropped')}" if get("osc_kernel_dropped") else "") + ")"
         + (f": {get('osc_dropped_by')}" if get("osc_dropped_by") else ""),
         f"dead air {get('dead_air', 0)} ({float(get('dead_air_seconds', 0)):.1f} s in all"
         + ("; now" if get("dead_air_now") else "") + f"), alerts {get('alerts', 0)}"

@@ -23,6 +23,7 @@ Metrics (label values bounded: at most 16 named senders, then ``other``)::
     vamen_alerts_total                   counter  alerts raised (dead air, devices, memory)
     vamen_resident_memory_mib            gauge    the server's resident memory
     vamen_osc_dropped_total{source="host:port",reason="rate"|"load"|"denied"|"busy"}  counter
+    vamen_osc_kernel_dropped_total       counter  datagrams the kernel dropped at the full socket (Linux)
     vamen_tempo_bpm                      gauge
     vamen_playing                        gauge    1 or 0
     vamen_info{output="...",version="..."}  gauge  always 1
@@ -96,6 +97,9 @@ def exposition(health: dict, drops: Iterable[tuple[str, str, int]], tempo: float
            "OSC packets dropped, by sender and reason (rate, load, denied, busy).",
            [(f'{{source="{_label(source)}",reason="{_label(reason)}"}}', count)
             for source, reason, count in drops])
+    if "osc_kernel_dropped" in health:
+        metric("vamen_osc_kernel_dropped_total", "counter", "OSC datagrams the kernel dropped at the full "
+               "socket, never read by vamen.", [("", health["osc_kernel_dropped"])])
     metric("vamen_dead_air_total", "counter", "Times the output was silent or broken while the music should "
            "sound (see on-alert).", [("", health.get("dead_air", 0))])
     metric("vamen_dead_air_seconds_total", "counter", "Seconds of dead air, in all.",

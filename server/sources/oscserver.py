@@ -43,6 +43,7 @@ MAX_ELEMENTS, MAX_ARGUMENTS, MAX_MESSAGE_BYTES   the largest packet and message 
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import select
 import socket
@@ -349,8 +350,38 @@ class OscServer:
         return exposure(host, self.guard.networks)
 
     def health(self) -> dict:
-        """Drop figures for ``/vamen/state`` (see :meth:`Guard.health`)."""
-        return self.guard.health()
+        """Drop figures for ``/vamen/state`` (see :meth:`Guard.health`), and ``osc_kernel_dropped``.
+
+        ``osc_kernel_dropped`` is present where the system says it (Linux):
+        datagrams the kernel threw away because the socket's buffer was full,
+        so vamen never saw them. Under a flood on a busy machine a ping can be
+        among them; no reply can be sent to a ping that never arrived.
+        """
+        figures = self.guard.health()
+        if (dropped := self.kernel_drops()) is not None:
+            figures["osc_kernel_dropped"] = dropped
+        return figures
+
+    def kernel_drops(self) -> int | None:
+        """Datagrams the kernel dropped at this socket (its receive buffer was full); None if unknown.
+
+        Read from ``/proc/net/udp`` (or ``udp6``), the row of this socket's
+        inode: the last column counts drops since the socket was made.
+        """
+        sock = self._sock
+        if sock is None:
+            return None
+        try:
+            inode = str(os.fstat(sock.fileno()).st_ino)
+            table = "/proc/net/udp6" if sock.family == socket.AF_INET6 else "/proc/net/udp"
+            with open(table) as rows:
+                for row in rows:
+                    fields = row.split()
+                    if len(fields) >= 13 and fields[9] == inode:
+                        return int(fields[-1])
+        except (OSError, ValueError):
+            pass
+        return None
 
     def __enter__(self) -> "OscServer":
         return self.start()

@@ -87,9 +87,9 @@ def test_ping_is_answered_and_the_audio_keeps_coming_while_four_clients_flood(se
     try:
         time.sleep(0.5)  # the floods are under way
         first_frame, started = engine.recorder.frames_written, time.monotonic()
-        waits = []
+        waits, lost = [], 0
         while all(flood.poll() is None for flood in floods):
-            sent_at = time.monotonic()
+            sent_at, kernel_drops = time.monotonic(), engine.osc.kernel_drops()
             try:
                 reply = client.ask(message("/vamen/ping"))
             except socket.timeout:
@@ -99,6 +99,12 @@ def test_ping_is_answered_and_the_audio_keeps_coming_while_four_clients_flood(se
                     late = f"answered after {time.monotonic() - sent_at:.2f} s"
                 except socket.timeout:
                     late = "never answered"
+                client.sock.settimeout(1.0)
+                if late == "never answered" and engine.osc.kernel_drops() != kernel_drops:
+                    # The kernel threw datagrams away at the full socket meanwhile: the
+                    # ping may never have reached vamen. Counted (below), and pinged again.
+                    lost += 1
+                    continue
                 pytest.fail(f"ping {len(waits) + 1} not answered within a second during the flood: "
                             f"{late} (answered {len(waits)} before, slowest "
                             f"{max(waits, default=0):.3f} s; {engine.osc.health()})")
@@ -109,6 +115,7 @@ def test_ping_is_answered_and_the_audio_keeps_coming_while_four_clients_flood(se
     finally:
         senders = [flood.communicate(timeout=30)[0].split() for flood in floods]
     assert len(waits) >= 5  # pinged all through the flood (each answer within a second, above)
+    assert lost <= len(waits) // 4, f"{lost} pings lost in the kernel, {len(waits)} answered"
     sent = {f"127.0.0.1:{port}": int(count) for port, count in senders}
     # the floods really were floods: each sent several times what its limit admits
     assert min(sent.values()) > 2 * DEFAULT_RATE * FLOOD_SECONDS, sent
@@ -118,6 +125,7 @@ def test_ping_is_answered_and_the_audio_keeps_coming_while_four_clients_flood(se
     assert set(sent) <= set(dropped_by), (sent, dropped_by)  # every flooder was held back...
     assert f"{client.address[0]}:{client.address[1]}" not in dropped_by  # ...the pinger never
     assert figures["osc_dropped"] >= sum(int(n) for n in dropped_by.values())
+    assert figures["osc_kernel_dropped"] >= lost  # what the kernel threw away is visible too
     assert client.ask(message("/vamen/ping")) == ("/vamen/pong", [])
 
     # the audio kept coming: the output advanced with the clock, and it was not silence

@@ -201,3 +201,40 @@ def test_decode_packet_nested_bundles_and_time_tags():
                                                       ("/b", pytest.approx(when, abs=1e-6))]
     assert decode_packet(bundle(osc_types.IMMEDIATELY, message("/c")))[0][0] is None
     assert decode_packet(message("/d").dgram)[0][0] is None
+
+
+# Sends a burst of pings at the port in argv[1] as soon as it starts, then exits.
+BURST = r"""
+import socket, sys
+sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+ping = b"/vamen/ping\x00,\x00\x00\x00"
+for _ in range(2000):
+    sock.sendto(ping, ("127.0.0.1", int(sys.argv[1])))
+"""
+
+
+def test_datagrams_the_kernel_dropped_while_vamen_could_not_read_are_counted(rig):
+    """A burst that overflows the socket while the receive thread cannot run shows in the state."""
+    import socket
+    import subprocess
+    import sys
+
+    server, engine, client, gate = rig
+    assert server.health()["osc_kernel_dropped"] == 0
+    server._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # room for a few datagrams
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(30.0)  # this thread keeps the GIL while it spins: the receive thread waits
+    try:
+        burst = subprocess.Popen([sys.executable, "-c", BURST, str(server.port)])
+        deadline = time.monotonic() + 20
+        while burst.poll() is None and time.monotonic() < deadline:
+            spin = time.monotonic() + 0.2
+            while time.monotonic() < spin:
+                pass
+    finally:
+        sys.setswitchinterval(switch)
+    assert burst.wait(10) == 0
+    time.sleep(0.2)  # the receive thread drains what the kernel kept
+    dropped = server.health()["osc_kernel_dropped"]
+    assert 0 < dropped < 2000, dropped
+    assert client.ask(message("/vamen/ping")) == ("/vamen/pong", [])  # and it reads on
