@@ -91,12 +91,19 @@ class TimerOutput:
     def _run(self) -> None:
         period = self.blocksize / self.player.sample_rate
         due = time.monotonic()
+        skipped = False
         while not self._stop.is_set():
             now = time.monotonic()
             late = now - due > period
-            self.player.fill(self._buffer, self.blocksize, late=late)
+            # A late wake-up is caught up (the blocks due meanwhile follow at
+            # once), so the samples keep their times and the player's clock
+            # estimate holds; only a skip forward loses time. Restarting the
+            # estimate at every late wake-up on a loaded machine biased it by
+            # the lateness, and Tidal's notes landed ~10 ms early.
+            self.player.fill(self._buffer, self.blocksize, late=late, resync=skipped)
             due += period
-            if late and now - due > 1.0:
+            skipped = late and now - due > 1.0
+            if skipped:
                 due = now  # after a long stall, catch up instead of racing
             delay = due - time.monotonic()
             if delay > 0:

@@ -148,15 +148,20 @@ class Player:
                 break
         return due
 
-    def fill(self, out: np.ndarray, frames: int, late: bool = False) -> None:
+    def fill(self, out: np.ndarray, frames: int, late: bool = False, resync: bool | None = None) -> None:
         """Write ``frames`` frames into ``out`` [shape=(frames, channels)].
 
-        ``late`` is the device's report that the previous block came too late.
+        ``late`` is the device's report that the previous block came too late
+        (an underrun, counted). ``resync`` says the device lost time with it,
+        so the clock estimate must start again; by default it did (a sound
+        card's skipped cycle is never played). An output that catches up on
+        a late wake-up without losing a sample (the timer output) says False.
         """
         if late:
             self.underruns += 1
-            # the device lost time (a skipped cycle is never played): the old
-            # bounds no longer hold, so the estimate starts again from here
+        if late if resync is None else resync:
+            # the device lost time: the old bounds no longer hold, so the
+            # estimate starts again from here
             self._this_min = self._last_min = np.inf
         self.blocks += 1
         t0 = self.position
