@@ -191,6 +191,10 @@ class Conductor:
 
         ``at_beat``: land it on that beat (the autopilot's bar lines) rather
         than at ``cmd.at`` or the next quantisation point.
+
+        A time-tagged command lands at its stamp while the playhead has not
+        reached it, however near; one stamped for a time already played lands
+        on the next quantisation point, like an untagged one.
         """
         if isinstance(cmd, EngineCommand):  # MIDI clock alignment and learn, Link, clocks
             cmd.run(self)
@@ -203,12 +207,21 @@ class Conductor:
                 self.reply_error(cmd.address, "busy: too many files waiting to be encoded; "
                                  "send it again later", cmd.source)
             return None
-        if at_beat is None and getattr(cmd, "at", None) is not None:
-            ahead = (cmd.at - time.time()) * self.sample_rate
-            at_beat = self.tempo_map.beat_at(self.player.position + ahead)
+        stamped = at_beat is None and getattr(cmd, "at", None) is not None
+        if stamped:
+            # Through the player's clock estimate, not its block counter: the counter moves a
+            # block at a time, and Tidal's notes (0.5 s apart, not a whole number of blocks)
+            # drifted across a block and jumped back, a 10 ms sawtooth.
+            at_beat = self.tempo_map.beat_at(self.sample_at_time(cmd.at))
         # A change lands no earlier than one render ahead; the state is told as it sounds now,
         # so bar, beat and latent agree with the autopilot's figures in the same reply.
         now = self.now_beat() if isinstance(cmd, State) else self.earliest_beat()
+        if stamped and now > at_beat >= self.now_beat():
+            # Stamped nearer than the render lead (a guess: twice the slowest recent render,
+            # up to 0.3 s) but not yet played: it still lands at its stamp, and the render
+            # races for it. Tidal sends 0.2 s ahead; on a loaded machine the lead passed that,
+            # a strike moved to the next beat, onto the next one's, and was lost.
+            now = at_beat
         change = self.control.apply(cmd, now, self.block_beats(), at_beat=at_beat)
         if change is not None:
             self.follow(change)

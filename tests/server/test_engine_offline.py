@@ -190,3 +190,22 @@ def test_state_tells_the_bar_playing_now_even_just_before_a_bar_line(engine):
     state = dict(zip(args[::2], args[1::2]))
     assert address == "/vamen/state"
     assert state["bar"] == 0 and state["beat"] == pytest.approx(now, abs=1e-6)
+
+
+def test_a_stamp_nearer_than_the_render_lead_still_lands_at_its_time(engine):
+    """Tidal stamps its notes 0.2 s ahead; a loaded machine's render lead can be longer."""
+    import time
+
+    send(engine, "/vamen/quantize", 1.0)
+    run(engine, 0.7)  # into beat 2
+    lead = engine.worker.change_lead()
+    seconds = lead / 4  # nearer than the lead, not yet played
+    (hit,) = parse("/vamen/chop/hit", [0.0, 0.0625], None, time.time() + seconds, engine.model.latent_dim)
+    stamp = engine.now_beat() + seconds * 2  # 120 BPM: two beats a second
+    change = engine.handle(hit)
+    # at the stamp (within the output's latency of a block, which a stamp allows for), not the
+    # next beat, 0.3 beats or more away
+    assert abs(change.from_beat - stamp) < 0.03, (change.from_beat, stamp)
+    # a stamp the playhead has passed lands on the next quantisation point, as an untagged change
+    (late,) = parse("/vamen/chop/hit", [0.0, 0.0625], None, time.time() - 0.2, engine.model.latent_dim)
+    assert engine.handle(late).from_beat == np.ceil(engine.earliest_beat())
