@@ -215,11 +215,17 @@ def test_a_third_peer_leads_both_and_switching_clocks_keeps_the_audio(pair, jack
         # reference client counted its frames (to 0.25 %)
         card_rate = (after["frames"] - before["frames"]) / (after["t"] - before["t"])
         bar = int(round(4 * 60 / 100 * card_rate))
+        # When the JACK server itself skipped cycles during the take (the plain reference client
+        # got xruns too), the card's clock stumbled and vamen re-measured it at each underrun:
+        # a bar can then be off by more than a JACK period (256 samples, 0.22 %). A wrong tempo
+        # (110 for 100 BPM) is 9 % off, so it still fails.
+        server_late = after["xruns"] - before["xruns"]
+        tolerance = 0.0025 if server_late == 0 else 0.006
         for channel in (0, 1):
             found = period(audio[:, channel], bar)
-            assert abs(found - bar) <= 0.0025 * bar, (
-                f"bars of {found} samples, not {bar} (the card ran at {card_rate:.0f} Hz); "
-                f"{trouble(a, b)}")
+            assert abs(found - bar) <= tolerance * bar, (
+                f"bars of {found} samples, not {bar} (the card ran at {card_rate:.0f} Hz; "
+                f"the JACK server ran late {server_late} times in the take); {trouble(a, b)}")
         for s in (a, b):
             health = s.state()
             assert health["link_tempo"] == pytest.approx(100.0, abs=0.01)
