@@ -129,6 +129,10 @@ def latency(model_path, device, count, blocksize, awake, as_json):
 @click.option("--page", is_flag=True,
               help="Take turns without and with the web page open in a headless Chromium (niced, "
                    "standing in for a phone): what serving the page costs the audio.")
+@click.option("--page-client", type=click.Choice(["chromium", "socket"]), default=None,
+              help="With --page: what holds the page open. chromium (the default) draws it, on this "
+                   "machine's CPUs; socket only reads what the server pushes, as a phone's page does: "
+                   "the server's part of the cost alone.")
 @click.option("--peer", is_flag=True,
               help="Run jackd2's jack_metro (a C client with no work) on the same JACK server and "
                    "say per minute, and in a verdict, whose underruns they were, by jackd's log.")
@@ -137,7 +141,8 @@ def latency(model_path, device, count, blocksize, awake, as_json):
                    "running jackd writes to a file, or is jackdbus.")
 @awake_option
 @json_option
-def soak(model_path, device, minutes, rate, blocksize, autopilot, page, peer, jack_log, awake, as_json):
+def soak(model_path, device, minutes, rate, blocksize, autopilot, page, page_client, peer, jack_log, awake,
+         as_json):
     """A noise walk plus an OSC flood: underruns, late loops, memory growth."""
     from vamen.server.bench import bench_soak
 
@@ -147,6 +152,8 @@ def soak(model_path, device, minutes, rate, blocksize, autopilot, page, peer, ja
         raise click.UsageError("--peer and --page measure different things: run them apart")
     if jack_log and not peer:
         raise click.UsageError("--jack-log is read for --peer")
+    if page_client and not page:
+        raise click.UsageError("--page-client is read for --page")
     seconds = minutes * 60.0
     if peer:
         _soak_peer(model_path, device, minutes, rate, blocksize, autopilot, jack_log, awake, as_json)
@@ -154,7 +161,7 @@ def soak(model_path, device, minutes, rate, blocksize, autopilot, page, peer, ja
     engine = _engine(model_path, device, blocksize, 1.0, autopilot, awake)
     if page:
         try:
-            _soak_page(engine, seconds, rate, minutes, as_json)
+            _soak_page(engine, seconds, rate, minutes, page_client or "chromium", as_json)
         finally:
             engine.close()
         return
@@ -283,20 +290,22 @@ def _peer_text(figures: dict, minutes: float, rate: int) -> str:
     return "\n".join(lines)
 
 
-def _soak_page(engine, seconds, rate, minutes, as_json) -> None:
+def _soak_page(engine, seconds, rate, minutes, client, as_json) -> None:
     from vamen.server.bench import bench_soak_page
-    from vamen.server.web.browser import open_page
+    from vamen.server.web.browser import open_page, open_socket
 
     from .common import stderr_bar
 
     with stderr_bar(int(seconds), "soak --page") as bar:
-        figures = bench_soak_page(engine, seconds, rate, open_page, progress=_soak_progress(bar))
+        figures = bench_soak_page(engine, seconds, rate, open_page if client == "chromium" else open_socket,
+                                  progress=_soak_progress(bar))
+    figures["page_client"] = client
     a, b = figures["without_page"], figures["with_page"]
     emit(figures, as_json, (
         f"soak {minutes:g} min on {figures['output']}, {rate} OSC messages/s and a walk, in turns: "
         f"without the page {a['underruns']} underruns, {a['late_loops']} late loops, {a['starved_blocks']} "
-        f"starved blocks; with the page open {b['underruns']} underruns, {b['late_loops']} late loops, "
-        f"{b['starved_blocks']} starved blocks"))
+        f"starved blocks; with the page open ({client}) {b['underruns']} underruns, {b['late_loops']} late "
+        f"loops, {b['starved_blocks']} starved blocks"))
 
 
 def _steal_line(figures: dict) -> str:

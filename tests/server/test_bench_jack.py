@@ -51,3 +51,18 @@ def test_latency_is_measured_from_osc_to_the_first_sample(jack, tiny_model):
     figures, _ = bench(jack, tiny_model, "latency", "--count", 8)
     assert figures["missed"] == 0
     assert 0 < figures["p50_ms"] <= figures["p99_ms"] < 1000  # heard, within a second
+
+
+def test_soak_page_takes_turns_without_and_with_a_page_reading_the_socket(jack, tiny_model):
+    figures, err = bench(jack, tiny_model, "soak", "--page", "--page-client", "socket",
+                         "--minutes", 0.2, "--rate", 200)
+    assert "soak --page" in err
+    assert figures["page_client"] == "socket"
+    # four turns of 3 s: without, with, without, with; a page was connected in exactly the second kind
+    assert [(t["side"], t["pages"]) for t in figures["turns"]] == [
+        ("without_page", 0), ("with_page", 1), ("without_page", 0), ("with_page", 1)]
+    for side in ("without_page", "with_page"):
+        assert figures[side]["messages"] >= 0.8 * 6 * 200  # the flood ran on both sides alike
+    run = subprocess.run([sys.executable, "-m", "vamen.server.cli", "bench", "soak", "--page-client",
+                          "socket"], capture_output=True, text=True, env=jack.env(), timeout=60)
+    assert run.returncode == 2 and "--page-client is read for --page" in run.stderr
