@@ -1,7 +1,10 @@
 """A real OscServer on an ephemeral port, a real UDP client, the bad-input matrix."""
 import math
 import queue
+import socket
 import struct
+import subprocess
+import sys
 import threading
 import time
 
@@ -215,10 +218,6 @@ for _ in range(2000):
 
 def test_datagrams_the_kernel_dropped_while_vamen_could_not_read_are_counted(rig):
     """A burst that overflows the socket while the receive thread cannot run shows in the state."""
-    import socket
-    import subprocess
-    import sys
-
     server, engine, client, gate = rig
     assert server.health()["osc_kernel_dropped"] == 0
     server._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # room for a few datagrams
