@@ -58,6 +58,9 @@ class TrainOptions:
     learning_rate: float = 1e-3
     # the rate falls along half a cosine to this share of itself by the last step
     lr_floor: float = 0.1
+    # the rate rises linearly from zero over this many first steps (0: none);
+    # a wide model's first steps at the full rate can blow the loss up
+    lr_warmup: int = 0
     beta: float = 2e-4
     free_bits: float = 0.25
     flux: float = 1.0
@@ -92,6 +95,14 @@ class Progress:
 
 class TrainingInterrupted(VamenError):
     """Ctrl-C during training; the checkpoint was saved first."""
+
+
+class TrainingDiverged(VamenError):
+    """The loss stayed NaN or infinite; the weights were never updated with it."""
+
+
+# steps in a row whose loss is not finite before training gives up
+MAX_BAD_STEPS = 20
 
 
 @dataclass
@@ -155,6 +166,8 @@ class Trainer:
         self.meta = dict(meta or {})
         self.rng = np.random.default_rng(options.seed)
         self.skipped: list[tuple[str, str]] = list(loops.skipped)
+        # steps skipped because their loss was not finite
+        self.bad_steps = 0
 
     @property
     def steps_per_epoch(self) -> int:
@@ -186,7 +199,18 @@ class Trainer:
         """
         o = self.options
         done = min(1.0, self.step / max(1, self.total_steps))
-        return o.learning_rate * (o.lr_floor + (1.0 - o.lr_floor) * 0.5 * (1.0 + math.cos(math.pi * done)))
+        rising = min(1.0, (self.step + 1) / o.lr_warmup) if o.lr_warmup > 0 else 1.0
+        return rising * o.learning_rate * (
+            o.lr_floor + (1.0 - o.lr_floor) * 0.5 * (1.0 + math.cos(math.pi * done)))
+
+    def _all_finite(self, loss: torch.Tensor) -> bool:
+        """Whether the loss is finite in every process (all skip the step together)."""
+        finite = torch.isfinite(loss.detach()).to(torch.float32).reshape(1)
+        if self.world > 1:
+            import torch.distributed as dist
+
+            dist.all_reduce(finite, op=dist.ReduceOp.MIN)
+        return bool(finite.item() > 0)
 
     def beta_now(self) -> float:
         warm = max(1, int(self.options.warmup * self.total_steps))
@@ -224,6 +248,7 @@ class Trainer:
         db_span = self.config.db_max - self.config.db_min
         last_save = self.step
         coded = None
+        bad_run = 0
         try:
             while self.epoch < self.options.epochs:
                 self.vae.train()
@@ -235,6 +260,16 @@ class Trainer:
                     for group in self.optim.param_groups:
                         group["lr"] = self.lr_now()
                     loss, rec, kl = self._loss(mel.to(self.device))
+                    if not self._all_finite(loss):
+                        # one bad batch must not poison the weights (or Adam's moments)
+                        self.bad_steps += 1
+                        bad_run += 1
+                        if bad_run >= MAX_BAD_STEPS:
+                            raise TrainingDiverged(
+                                f"the loss was not finite for {bad_run} steps in a row at step "
+                                f"{self.step}; train again with a lower --lr or a longer --lr-warmup")
+                        continue
+                    bad_run = 0
                     self.optim.zero_grad(set_to_none=True)
                     loss.backward()
                     torch.nn.utils.clip_grad_norm_(self.vae.parameters(), 5.0)
@@ -285,6 +320,8 @@ class Trainer:
         figures = {"epoch": self.epoch, "step": self.step, "loss": round(float(sums[0]), 5),
                    "recon_db": round(float(sums[1]), 3), "kl": round(float(sums[2]), 3),
                    "beta": self.beta_now(), "active_dims": active}
+        if self.bad_steps:
+            figures["nonfinite_steps"] = self.bad_steps
         if self.held is not None:
             figures["heldout_recon_db"] = round(self._means(self.held)[2] * span, 3)
         return figures

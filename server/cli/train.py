@@ -65,6 +65,8 @@ def _say_resuming(step: int, epoch: int) -> None:
 @click.option("--batch-size", type=click.IntRange(1), default=32, show_default=True,
               help="Loops per step, over all processes of a torchrun job.")
 @click.option("--lr", type=FiniteRange(min=0, min_open=True), default=1e-3, show_default=True)
+@click.option("--lr-warmup", type=click.IntRange(0), default=0, show_default=True,
+              help="Steps over which the learning rate rises from zero (wide models need it).")
 @click.option("--beta", type=FiniteRange(min=0), default=2e-4, show_default=True,
               help="KL weight after warm-up.")
 @click.option("--free-bits", type=FiniteRange(min=0), default=0.25, show_default=True,
@@ -84,7 +86,7 @@ def _say_resuming(step: int, epoch: int) -> None:
 @click.option("--resume", is_flag=True, help="Continue from the training state saved in --out.")
 @click.option("--half", is_flag=True, help="Store the final weights as float16 (half the size).")
 @click.option("--no-report", is_flag=True, help="Skip the report folder next to the model.")
-def command(data_dir, out, epochs, latent_dim, channels, batch_size, lr, beta, free_bits, flux,
+def command(data_dir, out, epochs, latent_dim, channels, batch_size, lr, lr_warmup, beta, free_bits, flux,
             balance, sample_rate, features, seed, device, resume, half, no_report):
     """Train a model on DATA_DIR (wav, flac, aiff, ogg, mp3; cut into bars)."""
     import torch
@@ -95,7 +97,7 @@ def command(data_dir, out, epochs, latent_dim, channels, batch_size, lr, beta, f
     if resume:
         _check_resume(out, {"latent_dim": latent_dim, "channels": channels,
                             "sample_rate": int(sample_rate), "features": features})
-    options = TrainOptions(epochs=epochs, batch_size=batch_size, learning_rate=lr, beta=beta,
+    options = TrainOptions(epochs=epochs, batch_size=batch_size, learning_rate=lr, lr_warmup=lr_warmup, beta=beta,
                            free_bits=free_bits, flux=flux, balance=balance,
                            seed=seed)
     legacy = {} if features == "linear" else {"db_min": -80.0, "db_max": 30.0}
@@ -170,6 +172,8 @@ def _train(data_dir, out, options, config, resume, dev, rank, epochs, half, no_r
     click.echo(f"saved {out}: {trainer.step} steps, {len(trainer.train_set)} training loops, "
                f"{last.get('active_dims', '?')}/{trainer.config.latent_dim} active dimensions, "
                f"reconstruction error {last.get('recon_db', float('nan')):.2f} dB")
+    if trainer.bad_steps:
+        click.echo(f"{trainer.bad_steps} steps skipped: their loss was not finite", err=True)
     skipped = trainer.skipped
     for path, reason in skipped[:SKIPPED_SHOWN]:
         click.echo(f"skipped {path}: {reason}", err=True)

@@ -11,7 +11,7 @@ import torch
 from vamen.model import checkpoint
 from vamen.model.config import LoopConfig
 from vamen.model.dataset import load_folder, rechop, split_holdout
-from vamen.model.train import TrainingInterrupted, TrainOptions, train_folder
+from vamen.model.train import TrainingDiverged, TrainingInterrupted, TrainOptions, train_folder
 
 SMALL = LoopConfig(channels=16, latent_dim=8)
 
@@ -100,6 +100,35 @@ def test_rechop_keeps_the_downbeat_and_the_length(rng):
     assert out.shape == bar.shape
     np.testing.assert_array_equal(out[:900], bar[:900])
     assert not np.allclose(out, bar)
+
+
+def test_the_rate_rises_over_the_warmup_then_follows_the_cosine(synth_dir, tmp_path):
+    options = TrainOptions(epochs=1, batch_size=8, lr_warmup=4)
+    trainer = train_folder(synth_dir, tmp_path / "m.pt", options, SMALL)
+    trainer.options.epochs = 50  # a run long enough that six steps are its start
+    rates = []
+    for trainer.step in range(6):
+        rates.append(trainer.lr_now())
+    cosine = [TrainOptions.learning_rate * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * s / trainer.total_steps)))
+              for s in range(6)]
+    assert rates[:4] == pytest.approx([cosine[s] * (s + 1) / 4 for s in range(4)])
+    assert rates[4:] == pytest.approx(cosine[4:])
+
+
+def test_a_loss_that_stays_nan_stops_training_with_advice_and_no_step_taken(synth_dir, tmp_path):
+    from vamen.model.train import MAX_BAD_STEPS, Trainer
+
+    trainer = Trainer(load_folder(synth_dir, SMALL), tmp_path / "m.pt", SMALL,
+                      TrainOptions(epochs=50, batch_size=4))
+    # what a blown-up step leaves behind: one weight that is no longer a number
+    with torch.no_grad():
+        trainer.vae.decoder[-1].bias[0] = float("nan")
+    before = {k: v.clone() for k, v in trainer.vae.state_dict().items()}
+    with pytest.raises(TrainingDiverged, match=f"{MAX_BAD_STEPS} steps in a row.*lower --lr"):
+        trainer.run()
+    assert trainer.bad_steps == MAX_BAD_STEPS and trainer.step == 0
+    after = trainer.vae.state_dict()  # the optimiser never moved a weight
+    assert all(torch.allclose(before[k], after[k], rtol=0, atol=0, equal_nan=True) for k in before)
 
 
 def test_holdout_split_is_stable():
