@@ -342,22 +342,26 @@
     $("walk").classList.toggle("on", s.walk_depth > 0);
     s.latent.forEach((v, i) => {
       if (held("z" + i) || dragging) return;
-      const input = $("z" + i);
-      if (input) { input.value = v; $("z" + i + "-v").textContent = v.toFixed(2); }
+      const input = $("z" + i), shown = v.toFixed(2), label = $("z" + i + "-v");
+      // only what changed is touched: every write costs the phone a layout, ten times a second
+      if (input && label.textContent !== shown) { input.value = v; label.textContent = shown; }
     });
     showPresets(s.presets);
     showHealth(s);
   }
+  let shownPlayhead = "";
   function tick() {  // the playhead between two states, at the tempo
     const s = vamen.state;
     if (s) {
       let beat = s.bar * 4 + s.beat;
       if (s.playing) beat += (performance.now() - vamen.stateAt) / 1000 * s.tempo / 60;
-      $("playhead").textContent = (Math.floor(beat / 4) + 1) + "." + (Math.floor(beat % 4) + 1);
+      const text = (Math.floor(beat / 4) + 1) + "." + (Math.floor(beat % 4) + 1);
+      if (text !== shownPlayhead) { $("playhead").textContent = text; shownPlayhead = text; }  // once a beat, not every frame
     }
     requestAnimationFrame(tick);
   }
   requestAnimationFrame(tick);
+  let shownHealth = "";
   function showHealth(s) {
     const rows = [
       ["underruns", `${s.underruns} by the sound card · ${s.starved} starved (render) · ${s.late_loops} late loops`, s.underruns + s.starved + s.late_loops > 0],
@@ -372,6 +376,9 @@
       ["queue", `${s.queue_depth} commands waiting`],
       ["last error", s.last_error || "none", !!s.last_error],
     ];
+    const shown = JSON.stringify(rows);
+    if (shown === shownHealth) return;  // rebuilt only when a figure changed
+    shownHealth = shown;
     const dl = $("health");
     dl.innerHTML = "";
     for (const [name, text, bad] of rows) {
