@@ -146,9 +146,9 @@ def wait_bars(bpm, bars):
     time.sleep(bars * 240.0 / bpm)
 
 
-@pytest.mark.xfail(reason="issue 14, open: the point heard lands 0.11 (a CI run) to 0.52 (a run here) from what "
-                          "/vamen/encode gives for the file, against a goal of 0.5: the fit of a bar cut from the "
-                          "live input against the fit of the file's first bar",
+@pytest.mark.xfail(reason="issue 14, open: with the cut snapped to the downbeat, 5 of 6 runs here ended 0.04-0.34 "
+                          "from what /vamen/encode gives for the file and one 0.68 (the goal is 0.5); single bars "
+                          "land 0.2-0.9 away where the input lost cycles (its overflows), inside the bar",
                    strict=False)
 def test_follow_1_plays_the_point_of_the_break_a_drummer_plays_in(followed, jack, tmp_path):
     served, drums, path, bpm = followed
@@ -188,16 +188,21 @@ def test_follow_1_plays_the_point_of_the_break_a_drummer_plays_in(followed, jack
     slow_before = state["slow_callbacks"], state["slow_cpu_callbacks"], state["input_slow_cpu_callbacks"]
     sent = time.monotonic()
     served.send("/vamen/follow", 1.0)
-    reached, distances = None, []
+    reached, distances, snaps = None, [], []
     while time.monotonic() < sent + 3 * bar:
-        d = rms(latent(served.state()), target)
+        polled = served.state()
+        d = rms(latent(polled), target)
         distances.append(round(d, 3))
+        if not snaps or snaps[-1] != polled["input_snapped_ms"]:
+            snaps.append(polled["input_snapped_ms"])
         if d < 0.5 and reached is None:
             reached = time.monotonic() - sent
         time.sleep(0.2)
     state = served.state()
     print(f"follow 1: within 0.5 after {reached} s (bar {bar:.3f} s); distances {distances}; "
-          f"heard vs /vamen/encode {rms(heard, target):.3f}; heard in {state['input_heard_ms']} ms; "
+          f"heard vs /vamen/encode {rms(heard, target):.3f}; cuts moved onto the downbeat by {snaps} ms; "
+          f"heard in {state['input_heard_ms']} ms; input overflows {state['input_overflows']}, "
+          f"bars missed {state['input_bars_missed']}; "
           f"latencies in {state['input_latency_ms']} ms, out {state['output_latency_ms']} ms")
     assert reached is not None, f"never within 0.5 of the encoded point in 3 bars: {distances}"
     assert rms(latent(state), target) < 0.5
