@@ -63,11 +63,13 @@ def command(config_path, quiet, link, **given):
 def _run(engine) -> None:
     from vamen.server.ops import sdnotify
     from vamen.server.ops.logfile import tick
+    from vamen.server.ops.stacks import stacks_on_signal, stop_deadline
     log = logging.getLogger("vamen")
 
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    stacks_on_signal()  # kill -USR1 PID: where every thread is, on stderr; vamen plays on
     engine.start()
     o = engine.options
     for note in o.notes:
@@ -90,9 +92,10 @@ def _run(engine) -> None:
         sdnotify.notify("STOPPING=1")
         if tty and o.status:
             click.echo("", err=True)
-        engine.close()
-        log.info("stopped")
-        tick(final=True)
+        with stop_deadline():  # a stop that hangs says where, and exits, instead of waiting for SIGKILL
+            engine.close()
+            log.info("stopped")
+            tick(final=True)
     if o.record:
         click.echo(f"vamen: recorded {o.record}", err=True)
     if engine.exit_code is not None:  # vamen chose to stop (the memory ceiling): systemd restarts it

@@ -90,3 +90,48 @@ def test_no_sound_card_no_underrun_reports_but_late_loops_still_count():
     line = report.check(50, 1, 1.0)
     assert line.startswith("1 late loop (") and "underrun" not in line
     assert report.check(50, 2, 1.0 + REPORT_SECONDS / 2) is None  # not yet: once a minute
+
+
+def test_sigusr1_prints_every_thread_and_vamen_plays_on(tmp_path, tiny_model):
+    """``kill -USR1`` on a server that seems stuck: where each thread is, and nothing stops."""
+    proc = serve("--model", tiny_model, "--sink", "file", "--record", tmp_path / "r.wav", "--quiet",
+                 "--fresh", cwd=tmp_path)
+    lines = []
+    while not any("Ctrl-C stops" in line for line in lines):
+        line = proc.stderr.readline()
+        assert line, lines
+        lines.append(line)
+    proc.send_signal(signal.SIGUSR1)
+    time.sleep(1.0)
+    assert proc.poll() is None, "SIGUSR1 stopped the server"
+    proc.send_signal(signal.SIGINT)
+    _, rest = proc.communicate(timeout=60)
+    assert proc.returncode == 0, rest
+    assert "Current thread" in rest or "Thread 0x" in rest, rest
+    assert 'in _run' in rest, rest  # the main thread, waiting in serve's loop
+    assert rest.count("Thread 0x") + rest.count("Current thread") >= 3, rest  # not only the main one
+    assert "vamen: recorded" in rest  # and the stop after it was the normal one
+
+
+def _stop(body: str, seconds: float) -> subprocess.CompletedProcess:
+    code = ("import time\nfrom vamen.server.ops.stacks import stop_deadline\n"
+            f"def held_here():\n    {body}\n"
+            f"with stop_deadline({seconds}):\n    held_here()\n"
+            "time.sleep(2 * %r)\nprint('went on')\n" % seconds)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+
+
+def test_a_stop_that_hangs_says_so_shows_where_and_exits_70():
+    from vamen.server.ops.stacks import EXIT_STUCK
+
+    done = _stop("time.sleep(30)", 1.0)
+    assert done.returncode == EXIT_STUCK
+    first, *stack = done.stderr.splitlines()
+    assert first == f"vamen: stopping has taken over 1 s; where each thread is follows, and vamen exits with status {EXIT_STUCK}"
+    assert any("held_here" in line for line in stack), done.stderr
+    assert "went on" not in done.stdout
+
+
+def test_a_stop_in_time_leaves_no_trace():
+    done = _stop("time.sleep(0.1)", 0.5)
+    assert (done.returncode, done.stderr, done.stdout) == (0, "", "went on\n")
