@@ -70,9 +70,13 @@
       vamen.view = null;
     },
     state(msg) {
+      const last = vamen.state;
+      const moved = !last || msg.latent.some((v, i) => v !== last.latent[i])
+        || JSON.stringify(msg.presets) !== JSON.stringify(last.presets);
       vamen.state = msg;
       vamen.stateAt = performance.now();
       showState(msg);
+      if (!moved) return;  // the map is redrawn when the point or a preset moves, not ten times a second
       trail.push(project(msg.latent));
       if (trail.length > 120) trail.shift();
       drawMap();
@@ -348,19 +352,29 @@
     });
     showPresets(s.presets);
     showHealth(s);
+    showPlayhead();
   }
-  let shownPlayhead = "";
-  function tick() {  // the playhead between two states, at the tempo
+  // The playhead (bar.beat), stepped by a timer set for the next beat: no animation frame
+  // loop, so a page left open draws nothing between states (a browser asked for a frame 60
+  // times a second composites 60 times a second, on a phone or beside the server alike).
+  // A state a few milliseconds old may put the beat just before the one already shown: the
+  // playhead never steps back for that (it would flicker 12.3, 12.2, 12.3), only for a real jump.
+  let shownBeat = null, playheadTimer = 0;
+  function showPlayhead() {
+    clearTimeout(playheadTimer);
     const s = vamen.state;
-    if (s) {
-      let beat = s.bar * 4 + s.beat;
-      if (s.playing) beat += (performance.now() - vamen.stateAt) / 1000 * s.tempo / 60;
-      const text = (Math.floor(beat / 4) + 1) + "." + (Math.floor(beat % 4) + 1);
-      if (text !== shownPlayhead) { $("playhead").textContent = text; shownPlayhead = text; }  // once a beat, not every frame
+    if (!s) return;
+    const beatMs = 60000 / s.tempo;
+    let beat = s.bar * 4 + s.beat;
+    if (s.playing) beat += (performance.now() - vamen.stateAt) / beatMs;
+    const whole = Math.floor(beat);
+    if (shownBeat === null || whole > shownBeat || whole < shownBeat - 1) {
+      shownBeat = whole;
+      $("playhead").textContent = (Math.floor(whole / 4) + 1) + "." + (whole % 4 + 1);
     }
-    requestAnimationFrame(tick);
+    // just after the next beat, or at the next state if that comes first (it resets the timer)
+    if (s.playing) playheadTimer = setTimeout(showPlayhead, (Math.floor(beat) + 1 - beat) * beatMs + 2);
   }
-  requestAnimationFrame(tick);
   let shownHealth = "";
   function showHealth(s) {
     const rows = [

@@ -186,6 +186,31 @@ def test_a_second_page_sees_a_change_within_one_beat(served, page, other_page):
     assert console_errors(page) == [] and console_errors(other_page) == []
 
 
+def test_the_playhead_steps_once_a_beat_in_time_with_the_server(served, page):
+    """bar.beat on the page moves on every beat, in order, none skipped, a beat apart."""
+    tempo = served.state()["tempo"]
+    beat_ms = 60_000 / tempo
+    page.execute_script("""
+        window.steps = [];
+        const shown = document.getElementById('playhead');
+        new MutationObserver(() => window.steps.push([shown.textContent, performance.now()]))
+            .observe(shown, {childList: true, characterData: true, subtree: true});""")
+    time.sleep(12 * beat_ms / 1000)
+    steps = page.execute_script("return window.steps")
+    state = served.state()
+    shown = page.execute_script("return document.getElementById('playhead').textContent")
+    beats = [(int(b) - 1) * 4 + int(k) - 1 for b, k in (text.split(".") for text, _ in steps)]
+    print(f"{len(steps)} steps in 12 beats: {[text for text, _ in steps]}")
+    assert len(steps) >= 10
+    assert all(b - a == 1 for a, b in zip(beats, beats[1:])), [text for text, _ in steps]
+    gaps = np.diff([at for _, at in steps])
+    assert abs(float(np.median(gaps)) - beat_ms) < 0.1 * beat_ms, gaps
+    server_beat = (state["bar"]) * 4 + state["beat"]
+    page_beat = beats[-1] if shown == steps[-1][0] else None
+    assert page_beat is not None and abs(page_beat - server_beat) <= 1.5, (shown, state["bar"], state["beat"])
+    assert console_errors(page) == []
+
+
 BAD = [
     ('{"address": "/vamen/tempo", "args": [NaN]}', "/vamen/tempo: tempo must be a finite number"),
     ("this is not json", "not JSON"),
