@@ -171,17 +171,20 @@ class ProcessInput:
         out = self.ring[np.arange(start, end) % size].copy()
         return out if self.written - start <= size else None  # overwritten while copying
 
-    def span(self, start: float, frames: int) -> tuple[np.ndarray, float]:
+    def span(self, start: float, frames: int, held: np.ndarray | None = None) -> tuple[np.ndarray, float]:
         """What reached vamen from monotonic ``start`` on, ``frames`` frames long.
 
         Returns ``(audio, covered)``: float32 ``[frames, channels]``, and the
-        share of it that holds input. Each stretch of frames between two
+        share of it that holds input; ``held``, a boolean array of ``frames``
+        when given, is set True where it does. Each stretch of frames between two
         losses is placed by its own clock (the smallest bound of its blocks
         and of every later one within :data:`HINDSIGHT` of the span), so
         what was played before a loss keeps its place in time as well as
         what came after; what was lost, or is gone from the ring, is silence.
         """
         out = np.zeros((frames, self.layout.channels), dtype=np.float32)
+        if held is not None:
+            held[:] = False
         covered = 0
         rows = self._stamps()
         if not len(rows):
@@ -214,6 +217,8 @@ class ProcessInput:
             if block is None:
                 continue
             out[at + lo:at + hi] = block
+            if held is not None:
+                held[at + lo:at + hi] = True
             covered += hi - lo
         return out, min(1.0, covered / frames)
 

@@ -135,6 +135,7 @@ class Listener:
         self.bars_missed = 0  # the input was away, or the frames were gone before they were read
         self.heard_ms = 0.0  # from the bar's end reaching vamen to its point being ready, the last one
         self.snapped_ms = 0.0  # how far the last bar's cut moved onto its downbeat
+        self.patched_ms = 0.0  # how much of the last bar was lost and filled from the bar before
         self.clipped = 0
         self.error = ""
         self._peaks: list[tuple[float, float]] = []
@@ -199,10 +200,12 @@ class Listener:
 
     def _hear(self, beat: float, start: float, frames: int) -> None:
         margin = int(self.rate * SNAP_MS / 1000.0) + int(self.rate * SNAP_FRAME_MS / 1000.0) * (SNAP_LOOKBACK + 1)
-        block, covered = self.source.span(start - margin / self.rate, frames + 2 * margin)
+        held = np.zeros(frames + 2 * margin, dtype=bool)
+        block, covered = self.source.span(start - margin / self.rate, frames + 2 * margin, held)
         if covered < MIN_COVERED:  # the input was away for most of it, or it is gone from the ring
             self.bars_missed += 1
             return
+        self.patched_ms = 1000.0 * self._patch(block, held, start - (frames + margin) / self.rate) / self.rate
         mono = block.mean(axis=1) if block.shape[1] > 1 else block[:, 0]
         moved = downbeat_offset(mono, margin, self.rate)
         mono = mono[margin + moved:margin + moved + frames]
@@ -224,6 +227,24 @@ class Listener:
             self.results.put(c.Heard(tuple(point.tolist()), beat), timeout=1.0)
         except queue.Full:
             log.warning("dropped a bar of the input: the command queue is full")
+
+    def _patch(self, block: np.ndarray, held: np.ndarray, start: float) -> int:
+        """Fill what was lost of a bar with the same place in the bar before; the frames filled.
+
+        Lost input is silence in its place, and a hole of silence in a bar moves
+        the point fitted to it as far as a cut 10 ms off does. A groove repeats:
+        the bar before, where it reached vamen, is the best guess of what was
+        played (the patch, not the silence, is what gets encoded; the input's
+        recording keeps the hole).
+        """
+        lost = ~held
+        if not lost.any():
+            return 0
+        before_held = np.zeros_like(held)
+        before, _ = self.source.span(start, len(held), before_held)
+        fill = lost & before_held
+        block[fill] = before[fill]
+        return int(np.count_nonzero(fill))
 
     def _scan(self) -> None:
         """Level, clipping and the recorder, over the frames written since the last look."""
@@ -255,6 +276,7 @@ class Listener:
                 "input_clipped": self.clipped, "input_bars_heard": self.bars_heard,
                 "input_bars_silent": self.bars_silent, "input_bars_missed": self.bars_missed,
                 "input_heard_ms": round(self.heard_ms, 1), "input_snapped_ms": round(self.snapped_ms, 2),
+                "input_patched_ms": round(self.patched_ms, 1),
                 **self.source.health()}
 
     def close(self) -> None:

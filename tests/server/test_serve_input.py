@@ -188,19 +188,22 @@ def test_follow_1_plays_the_point_of_the_break_a_drummer_plays_in(followed, jack
     slow_before = state["slow_callbacks"], state["slow_cpu_callbacks"], state["input_slow_cpu_callbacks"]
     sent = time.monotonic()
     served.send("/vamen/follow", 1.0)
-    reached, distances, snaps = None, [], []
+    reached, distances, snaps, patches = None, [], [], []
     while time.monotonic() < sent + 3 * bar:
         polled = served.state()
         d = rms(latent(polled), target)
         distances.append(round(d, 3))
         if not snaps or snaps[-1] != polled["input_snapped_ms"]:
             snaps.append(polled["input_snapped_ms"])
+        if not patches or patches[-1] != polled["input_patched_ms"]:
+            patches.append(polled["input_patched_ms"])
         if d < 0.5 and reached is None:
             reached = time.monotonic() - sent
         time.sleep(0.2)
     state = served.state()
     print(f"follow 1: within 0.5 after {reached} s (bar {bar:.3f} s); distances {distances}; "
           f"heard vs /vamen/encode {rms(heard, target):.3f}; cuts moved onto the downbeat by {snaps} ms; "
+          f"lost input filled from the bar before {patches} ms; "
           f"heard in {state['input_heard_ms']} ms; input overflows {state['input_overflows']}, "
           f"bars missed {state['input_bars_missed']}; "
           f"latencies in {state['input_latency_ms']} ms, out {state['output_latency_ms']} ms")
