@@ -15,7 +15,8 @@ listener's own thread then:
    the input's ring by time (:meth:`ProcessInput.span
    <vamen.server.audio.inputproc.ProcessInput.span>`: input lost on the way,
    as JACK loses a client's cycles on a loaded machine, is silence in its
-   place and does not shift the rest) and mixes it to mono;
+   place and does not shift the rest), fills what was lost from the same
+   place in the bar before (:meth:`Listener._patch`) and mixes it to mono;
 3. moves the cut onto the downbeat: where a hit starts within
    :data:`SNAP_MS` of the bar line, the bar is cut from its first sample
    (:func:`downbeat_offset`). The loops the model learnt from, and the
