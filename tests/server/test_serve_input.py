@@ -147,9 +147,9 @@ def wait_bars(bpm, bars):
 
 
 @pytest.mark.xfail(reason="issue 14, open: with the cut snapped to the downbeat and lost input filled from the bar "
-                          "before, 4 of 5 runs here ended 0.05-0.30 from what /vamen/encode gives for the file "
-                          "and one 0.63 (the goal is 0.5): now and then a single bar still lands 0.2-0.6 away "
-                          "with no input lost in it",
+                          "before, 6 of 8 runs here (and a cold run) ended 0.05-0.30 from what /vamen/encode gives "
+                          "for the file; one ended 0.63 (a bar with no input lost in it), and in one every bar was "
+                          "1.34 away, no downbeat found near the line (24 input overflows before the drums began)",
                    strict=False)
 def test_follow_1_plays_the_point_of_the_break_a_drummer_plays_in(followed, jack, tmp_path):
     served, drums, path, bpm = followed
@@ -189,24 +189,24 @@ def test_follow_1_plays_the_point_of_the_break_a_drummer_plays_in(followed, jack
     slow_before = state["slow_callbacks"], state["slow_cpu_callbacks"], state["input_slow_cpu_callbacks"]
     sent = time.monotonic()
     served.send("/vamen/follow", 1.0)
-    reached, distances, snaps, patches = None, [], [], []
+    reached, distances, bars = None, [], {}
     while time.monotonic() < sent + 3 * bar:
         polled = served.state()
         d = rms(latent(polled), target)
         distances.append(round(d, 3))
-        if not snaps or snaps[-1] != polled["input_snapped_ms"]:
-            snaps.append(polled["input_snapped_ms"])
-        if not patches or patches[-1] != polled["input_patched_ms"]:
-            patches.append(polled["input_patched_ms"])
+        if polled["input_latent"] and polled["input_bars_heard"] not in bars:
+            # each bar heard: how far its point is, where its cut moved, what of it was lost
+            heard_now = np.array([float(v) for v in polled["input_latent"].split(",")])
+            bars[polled["input_bars_heard"]] = (round(rms(heard_now, target), 3), polled["input_snapped_ms"],
+                                                polled["input_patched_ms"], polled["input_overflows"])
         if d < 0.5 and reached is None:
             reached = time.monotonic() - sent
         time.sleep(0.2)
     state = served.state()
     print(f"follow 1: within 0.5 after {reached} s (bar {bar:.3f} s); distances {distances}; "
-          f"heard vs /vamen/encode {rms(heard, target):.3f}; cuts moved onto the downbeat by {snaps} ms; "
-          f"lost input filled from the bar before {patches} ms; "
-          f"heard in {state['input_heard_ms']} ms; input overflows {state['input_overflows']}, "
-          f"bars missed {state['input_bars_missed']}; "
+          f"heard vs /vamen/encode {rms(heard, target):.3f}; each bar heard (distance, cut moved ms, "
+          f"lost and filled ms, input overflows so far): {bars}; "
+          f"heard in {state['input_heard_ms']} ms; bars missed {state['input_bars_missed']}; "
           f"latencies in {state['input_latency_ms']} ms, out {state['output_latency_ms']} ms")
     assert reached is not None, f"never within 0.5 of the encoded point in 3 bars: {distances}"
     assert rms(latent(state), target) < 0.5
