@@ -36,12 +36,14 @@ name = ctypes.create_string_buffer(client.encode())
 ctypes.CDLL(sd._libname).PaJack_SetClientName(name)
 sd._terminate(); sd._initialize()
 device = next(h["default_output_device"] for h in sd.query_hostapis() if "JACK" in h["name"])
-st = {"frame": 0, "start": None, "epoch": float("inf")}
+st = {"frame": 0, "start": None, "bounds": []}
 
 def callback(out, n, time_info, status):
     now = time.monotonic()
     f = st["frame"]
-    st["epoch"] = min(st["epoch"], now - f / 48000.0)  # when frame 0 was written: a lower bound
+    # when frame 0 would have been written (a lower bound each block); kept for 2 s, so cycles the
+    # player lost before its start (JACK skips clients on a loaded machine) do not set it late
+    st["bounds"] = [b for b in st["bounds"] if b[0] > now - 2.0] + [(now, now - f / 48000.0)]
     start = st["start"]
     if start is None or f + n <= start:
         out.fill(0)
@@ -57,7 +59,9 @@ print("ready", flush=True)
 for line in sys.stdin:
     words = line.split()
     if words[0] == "start":  # the downbeat is written at monotonic time T
-        st["start"] = int(round((float(words[1]) - st["epoch"]) * 48000))
+        now = time.monotonic()
+        epoch = min(b for t, b in list(st["bounds"]) if t > now - 1.0)  # the smallest of the last second
+        st["start"] = int(round((float(words[1]) - epoch) * 48000))
     elif words[0] == "silence":
         st["start"] = None
     print("ok", st["start"], st["frame"], flush=True)
