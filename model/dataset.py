@@ -58,7 +58,8 @@ def load_folder(folder: str | Path, config: LoopConfig,
             for i, bar in enumerate(cut.bars):
                 loops.names.append(stem if len(cut.bars) == 1 else f"{stem}#{i + 1}")
                 loops.bars.append(bar)
-                loops.tempos.append(cut.tempo)
+                # each bar is cut on its own downbeat, so its own length is its tempo
+                loops.tempos.append(240.0 * config.sample_rate / len(bar))
         if progress:
             progress(1)
     if not loops.bars:

@@ -120,7 +120,9 @@ class SampleBank:
             if len(x) < 1.2 * sample_rate:
                 x = np.concatenate([x, x])
             cut = split_bars(x, sample_rate, 240.0 * LOOP_BARS[name] * sample_rate / len(x))
-            bars += [(f"{name}#{i + 1}", cut.tempo, bar) for i, bar in enumerate(cut.bars)]
+            # each bar is cut on its own downbeat: its own length is its tempo
+            bars += [(f"{name}#{i + 1}", 240.0 * sample_rate / len(bar), bar)
+                     for i, bar in enumerate(cut.bars)]
         return cls(sample_rate, shots, bars, folder)
 
     def kit(self, rng: np.random.Generator, sample_rate: int, voices: frozenset[str]):

@@ -54,6 +54,40 @@ def test_the_amen_break_is_three_bars_near_152_bpm(breaks_dir):
     assert 145 < cut.tempo < 160
 
 
+def test_a_drummer_drifting_late_is_cut_on_each_downbeat():
+    """Bars played 25 and 40 ms late against the file's one tempo are cut where their hits start."""
+    from vamen.model.synth import synth_break
+
+    rate = 44100
+    one, _ = synth_break(5, sample_rate=rate, tempo=137.0)
+    late = [0, int(0.025 * rate), int(0.040 * rate)]
+    audio = np.concatenate([one, np.zeros(late[1], np.float32), one,
+                            np.zeros(late[2] - late[1], np.float32), one])
+    downbeats = [0, len(one) + late[1], 2 * len(one) + late[2]]
+    cut = split_bars(audio, rate, 137.0)
+    assert len(cut.bars) == 3
+    starts = np.cumsum([0] + [len(b) for b in cut.bars[:-1]])
+    grid = [round(i * 240.0 / cut.tempo * rate) for i in range(3)]
+    assert max(abs(g - d) for g, d in zip(grid, downbeats)) > 0.010 * rate  # the grid alone misses them
+    assert np.abs(starts - downbeats).max() <= 0.003 * rate, (starts - downbeats) / rate
+
+
+def test_each_bar_of_the_amen_starts_on_its_hit(breaks_dir):
+    """The real Amen drifts against its tempo: its second and third bars are cut where their hits start."""
+    import librosa
+
+    rate = 44100
+    audio = read_audio(breaks_dir / "breaks152" / "000_AMEN.WAV", rate)
+    cut = split_bars(audio, rate)
+    hits = librosa.onset.onset_detect(y=audio, sr=rate, hop_length=64, units="samples", backtrack=True)
+    starts = np.cumsum([len(b) for b in cut.bars[:-1]])  # in the file, to within the first cut (1 ms)
+    grid = [round(i * 240.0 / cut.tempo * rate) for i in (1, 2)]
+    nearest = [int(np.abs(hits - s).min()) for s in starts]
+    assert len(cut.bars) == 3
+    assert min(int(np.abs(hits - g).min()) for g in grid) > 0.010 * rate  # on the grid, no hit is near
+    assert max(nearest) <= 0.006 * rate, np.array(nearest) / rate
+
+
 def test_a_sixteenth_slice_is_not_a_bar(breaks_dir):
     slice_ = next((breaks_dir / "amencutup").glob("*.wav"))
     with pytest.raises(AudioFileError, match="shorter than one bar"):
