@@ -17,15 +17,18 @@ listener's own thread then:
    as JACK loses a client's cycles on a loaded machine, is silence in its
    place and does not shift the rest), fills what was lost from the same
    place in the bar before (:meth:`Listener._patch`) and mixes it to mono;
-3. moves the cut onto the downbeat: where a hit starts within
-   :data:`SNAP_MS` of the bar line, the bar is cut from its first sample
-   (:func:`downbeat_offset`). The loops the model learnt from, and the
-   loop files users encode, begin on their downbeat's transient; a cut a few
+3. moves the cut onto the downbeat, as a loop file's bars are cut
+   (:func:`vamen.model.audio.downbeat_starts`): where a hit starts within
+   half a sixteenth (at most 60 ms) of the bar line, and stands out of the
+   sound around it, the bar is cut from where it starts. The loops the model
+   learnt from, and the loop files users encode, begin on their downbeat's
+   transient; a cut a few
    milliseconds off (a latency figure a period out, a drummer a touch
    behind) moves every hit in the model's view, and the point fitted to it
    moves with it: 5 ms off took the default model's point 0.3 to 0.4 away
    (standard-normal units, RMS over dimensions), 10 ms 0.5 to 0.6. Snapped,
-   it stays within 0.04. A bar with no hit near its line is cut on the line;
+   it stays within 0.04. A drummer half a sixteenth behind is heard on
+   their own downbeat too. A bar with no hit near its line is cut on the line;
 4. leaves a bar quieter than :data:`SILENCE_DB` alone (the last point
    stays), and otherwise encodes it as ``/vamen/encode`` encodes a file's
    first bar, off the control and audio threads;
@@ -48,6 +51,7 @@ from typing import Callable
 
 import numpy as np
 
+from vamen.model.audio import SNAP_CONTEXT, SNAP_MAX_S, SNAP_SIXTEENTHS, downbeat_starts
 from vamen.server.core import commands as c
 
 from .worker import RENDER_NICE
@@ -66,44 +70,13 @@ POLL = 0.02
 SETTLE = 0.02
 #: A bar with input for less than this share of it (the input was away) is missed, not heard.
 MIN_COVERED = 0.5
-#: How far (ms) from the bar line a downbeat's hit may start and still be where the bar is cut.
-SNAP_MS = 12.0
-#: The onset finder's frames (ms), and how many before a frame its rise is measured against.
-SNAP_FRAME_MS = 0.5
-SNAP_LOOKBACK = 4
-#: A hit: a frame this many dB louder than the loudest of the frames just before it.
-SNAP_RISE_DB = 12.0
-
-
 def db(value: float) -> float:
     return FLOOR_DB if value <= 10.0 ** (FLOOR_DB / 20.0) else 20.0 * math.log10(value)
 
 
-def downbeat_offset(mono: np.ndarray, line: int, rate: int, reach_ms: float = SNAP_MS) -> int:
-    """Samples from index ``line`` to where the sharpest hit within ``reach_ms`` of it starts; 0 if none.
-
-    The signal's level in :data:`SNAP_FRAME_MS` frames; a hit starts at the
-    frame that rises most above the loudest of the :data:`SNAP_LOOKBACK`
-    frames before it, counted only when that rise is :data:`SNAP_RISE_DB`
-    or more (a hat or a ghost note rises as sharply as a kick does; a wash
-    of cymbal does not). ``mono`` must hold ``reach_ms`` and a few frames
-    either side of ``line``, or nothing is moved.
-    """
-    frame = max(1, int(rate * SNAP_FRAME_MS / 1000.0))
-    reach = int(rate * reach_ms / 1000.0)
-    lo = line - reach - SNAP_LOOKBACK * frame
-    hi = line + reach + frame
-    if lo < 0 or hi > len(mono):
-        return 0
-    segment = np.asarray(mono[lo:hi], dtype=np.float64)
-    count = len(segment) // frame
-    level = 10.0 * np.log10(np.mean(np.square(segment[:count * frame]).reshape(count, frame), axis=1) + 1e-12)
-    before = np.lib.stride_tricks.sliding_window_view(level[:-1], SNAP_LOOKBACK).max(axis=1)
-    rise = level[SNAP_LOOKBACK:] - before  # rise[i]: frame i + SNAP_LOOKBACK against those before it
-    best = int(np.argmax(rise))
-    if rise[best] < SNAP_RISE_DB:
-        return 0
-    return lo + (best + SNAP_LOOKBACK) * frame - line
+def snap_reach(frames: int, rate: int) -> int:
+    """Samples a bar of ``frames`` may move onto its downbeat: as a loop file's bars do."""
+    return int(min(SNAP_SIXTEENTHS * frames / 16.0, SNAP_MAX_S * rate))
 
 
 class Listener:
@@ -185,7 +158,7 @@ class Listener:
             if pending is None:
                 continue
             beat, start, frames, deadline = pending
-            if self.source.arrived_until() < start + frames / self.rate + SNAP_MS / 1000.0 + SETTLE:
+            if self.source.arrived_until() < start + (frames + snap_reach(frames, self.rate)) / self.rate + SETTLE:
                 if time.monotonic() > deadline:  # the input stalled or went away
                     self.bars_missed += 1
                     pending = None
@@ -200,16 +173,17 @@ class Listener:
         return beat, arrived, frames, deadline
 
     def _hear(self, beat: float, start: float, frames: int) -> None:
-        margin = int(self.rate * SNAP_MS / 1000.0) + int(self.rate * SNAP_FRAME_MS / 1000.0) * (SNAP_LOOKBACK + 1)
-        held = np.zeros(frames + 2 * margin, dtype=bool)
-        block, covered = self.source.span(start - margin / self.rate, frames + 2 * margin, held)
+        reach = snap_reach(frames, self.rate)
+        before = reach + SNAP_CONTEXT  # what the onset finder sees before the line
+        held = np.zeros(before + frames + reach, dtype=bool)
+        block, covered = self.source.span(start - before / self.rate, len(held), held)
         if covered < MIN_COVERED:  # the input was away for most of it, or it is gone from the ring
             self.bars_missed += 1
             return
-        self.patched_ms = 1000.0 * self._patch(block, held, start - (frames + margin) / self.rate) / self.rate
+        self.patched_ms = 1000.0 * self._patch(block, held, start - (frames + before) / self.rate) / self.rate
         mono = block.mean(axis=1) if block.shape[1] > 1 else block[:, 0]
-        moved = downbeat_offset(mono, margin, self.rate)
-        mono = mono[margin + moved:margin + moved + frames]
+        moved = downbeat_starts(mono, self.rate, [before], reach)[0] - before
+        mono = mono[before + moved:before + moved + frames]
         if db(float(np.sqrt(np.mean(np.square(mono, dtype=np.float64))))) < SILENCE_DB:
             self.bars_silent += 1
             return
