@@ -4,7 +4,9 @@ On the JACK dummy server, a test client (``drums``, a PortAudio stream in a
 process of its own) loops a recorded break at vamen's tempo into vamen's
 input ports, starting each loop on the bar line as a drummer hears it: the
 output's latency after vamen wrote the bar line, plus the input's (both as
-``/vamen/state`` reports them). What is checked is what a performer would
+``/vamen/state`` reports them). It keeps time as a drummer does: cycles JACK
+skips it on a loaded machine lose what it would have played there, not the
+beat. What is checked is what a performer would
 notice: the point vamen plays, the error replies, the output going on.
 """
 import json
@@ -36,19 +38,32 @@ name = ctypes.create_string_buffer(client.encode())
 ctypes.CDLL(sd._libname).PaJack_SetClientName(name)
 sd._terminate(); sd._initialize()
 device = next(h["default_output_device"] for h in sd.query_hostapis() if "JACK" in h["name"])
-st = {"frame": 0, "start": None, "bounds": []}
+st = {"frame": 0, "start": None, "bounds": [], "since": None, "settled": 0, "epoch": None, "lost": 0, "flags": 0}
+SETTLE = 8  # blocks after an xrun before the clock's new estimate is trusted
 
 def callback(out, n, time_info, status):
     now = time.monotonic()
     f = st["frame"]
     # when frame 0 would have been written (a lower bound each block); kept for 2 s, so cycles the
     # player lost before its start (JACK skips clients on a loaded machine) do not set it late
-    st["bounds"] = [b for b in st["bounds"] if b[0] > now - 2.0] + [(now, now - f / 48000.0)]
+    bound = now - f / 48000.0
+    st["bounds"] = [b for b in st["bounds"] if b[0] > now - 2.0] + [(now, bound)]
+    # A drummer keeps time: cycles JACK skipped this client lose what they would have played, not
+    # the beat. After an xrun the lower bound starts again; once settled, the whole blocks it moved
+    # since the start are blocks lost, and the loop jumps ahead by them.
+    if status.output_underflow or st["since"] is None:
+        st["flags"] += bool(status.output_underflow)
+        st["since"], st["settled"] = bound, 0
+    else:
+        st["since"] = min(st["since"], bound)
+        st["settled"] += 1
     start = st["start"]
-    if start is None or f + n <= start:
+    if start is not None and st["settled"] >= SETTLE:
+        st["lost"] = max(0, int(round((st["since"] - st["epoch"]) * 48000.0 / n)))
+    if start is None or f + st["lost"] * n + n <= start:
         out.fill(0)
     else:
-        idx = np.arange(f, f + n) - start
+        idx = np.arange(f, f + n) + st["lost"] * n - start
         out[:] = np.where(idx >= 0, loop[idx % frames], 0.0)[:, None]
     st["frame"] = f + n
 
@@ -61,10 +76,11 @@ for line in sys.stdin:
     if words[0] == "start":  # the downbeat is written at monotonic time T
         now = time.monotonic()
         epoch = min(b for t, b in list(st["bounds"]) if t > now - 1.0)  # the smallest of the last second
+        st["epoch"], st["lost"] = epoch, 0
         st["start"] = int(round((float(words[1]) - epoch) * 48000))
     elif words[0] == "silence":
         st["start"] = None
-    print("ok", st["start"], st["frame"], flush=True)
+    print("ok", st["start"], st["frame"], st["lost"], st["flags"], flush=True)
 stream.stop(); stream.close()
 '''
 
@@ -150,10 +166,11 @@ def wait_bars(bpm, bars):
     time.sleep(bars * 240.0 / bpm)
 
 
-@pytest.mark.xfail(reason="issue 14, open: with the cut snapped to the downbeat and lost input filled from the bar "
-                          "before, 6 of 8 runs here (and a cold run) ended 0.05-0.30 from what /vamen/encode gives "
-                          "for the file; one ended 0.63 (a bar with no input lost in it), and in one every bar was "
-                          "1.34 away, no downbeat found near the line (24 input overflows before the drums began)",
+@pytest.mark.xfail(reason="issue 14, open: with the cut on the downbeat as files are cut, lost input filled from the "
+                          "bar before and the drums client keeping time through its xruns, 2 of 3 runs here came "
+                          "within 0.5 in under a bar and stayed 0.05-0.20 away; one of them and a third failed on "
+                          "what this shared VM does: an input callback slow in its own CPU time before following "
+                          "began, and an input level of -120 dB after 4 bars heard",
                    strict=False)
 def test_follow_1_plays_the_point_of_the_break_a_drummer_plays_in(followed, jack, tmp_path):
     served, drums, path, bpm = followed
@@ -187,7 +204,7 @@ def test_follow_1_plays_the_point_of_the_break_a_drummer_plays_in(followed, jack
     assert state["input_bars_heard"] >= 2, figures
     assert rms(latent(state), own) < 1e-3, figures
     heard = np.array([float(v) for v in state["input_latent"].split(",")])
-    assert state["input_level_db"] > -30.0
+    assert state["input_level_db"] > -30.0, figures
 
     # followed: within 3 bars the point played is the break's
     slow_before = state["slow_callbacks"], state["slow_cpu_callbacks"], state["input_slow_cpu_callbacks"]
@@ -202,14 +219,15 @@ def test_follow_1_plays_the_point_of_the_break_a_drummer_plays_in(followed, jack
             # each bar heard: how far its point is, where its cut moved, what of it was lost
             heard_now = np.array([float(v) for v in polled["input_latent"].split(",")])
             bars[polled["input_bars_heard"]] = (round(rms(heard_now, target), 3), polled["input_snapped_ms"],
-                                                polled["input_patched_ms"], polled["input_overflows"])
+                                                polled["input_patched_ms"], polled["input_overflows"],
+                                                tuple(drums.tell("where")[3:5]))
         if d < 0.5 and reached is None:
             reached = time.monotonic() - sent
         time.sleep(0.2)
     state = served.state()
     print(f"follow 1: within 0.5 after {reached} s (bar {bar:.3f} s); distances {distances}; "
           f"heard vs /vamen/encode {rms(heard, target):.3f}; each bar heard (distance, cut moved ms, "
-          f"lost and filled ms, input overflows so far): {bars}; "
+          f"lost and filled ms, input overflows so far, the drums' blocks lost and xruns so far): {bars}; "
           f"heard in {state['input_heard_ms']} ms; bars missed {state['input_bars_missed']}; "
           f"latencies in {state['input_latency_ms']} ms, out {state['output_latency_ms']} ms")
     assert reached is not None, f"never within 0.5 of the encoded point in 3 bars: {distances}"
