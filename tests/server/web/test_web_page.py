@@ -197,17 +197,20 @@ def test_the_playhead_steps_once_a_beat_in_time_with_the_server(served, page):
             .observe(shown, {childList: true, characterData: true, subtree: true});""")
     time.sleep(12 * beat_ms / 1000)
     steps = page.execute_script("return window.steps")
-    state = served.state()
-    shown = page.execute_script("return document.getElementById('playhead').textContent")
     beats = [(int(b) - 1) * 4 + int(k) - 1 for b, k in (text.split(".") for text, _ in steps)]
     print(f"{len(steps)} steps in 12 beats: {[text for text, _ in steps]}")
     assert len(steps) >= 10
     assert all(b - a == 1 for a, b in zip(beats, beats[1:])), [text for text, _ in steps]
     gaps = np.diff([at for _, at in steps])
     assert abs(float(np.median(gaps)) - beat_ms) < 0.1 * beat_ms, gaps
-    server_beat = (state["bar"]) * 4 + state["beat"]
-    page_beat = beats[-1] if shown == steps[-1][0] else None
-    assert page_beat is not None and abs(page_beat - server_beat) <= 1.5, (shown, state["bar"], state["beat"])
+    # what the page shows against the server's beat, read back to back (a beat may have
+    # passed since the last step recorded above: that is the page keeping up, not a fault)
+    state = served.state()
+    shown = page.execute_script("return document.getElementById('playhead').textContent")
+    bar, beat = (int(v) for v in shown.split("."))
+    page_beat = (bar - 1) * 4 + beat - 1
+    server_beat = state["bar"] * 4 + state["beat"]
+    assert abs(page_beat - server_beat) <= 1.5, (shown, state["bar"], state["beat"])
     assert console_errors(page) == []
 
 
