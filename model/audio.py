@@ -115,13 +115,18 @@ def split_bars(audio: np.ndarray, sample_rate: int, tempo: float | None = None) 
     bar = 240.0 / tempo * sample_rate
     count = max(1, int(len(audio) / bar + 0.05))
     lines = [round(i * bar) for i in range(count + 1)]
-    reach = int(min(SNAP_SIXTEENTHS * bar / 16.0, SNAP_MAX_S * sample_rate))
+    reach = snap_reach(bar, sample_rate)
     # the file is a loop: what comes before its start is its end, and after its end its start
     pad = min(len(audio), reach + SNAP_CONTEXT)
     looped = np.concatenate([audio[len(audio) - pad:], audio, audio[:pad]])
     edges = [e - pad for e in downbeat_starts(looped, sample_rate, [line + pad for line in lines], reach)]
     bars = [looped[pad + a:pad + b] for a, b in zip(edges[:-1], edges[1:])]
     return Bars(tempo, [x for x in bars if len(x) > 0.9 * bar])
+
+
+def snap_reach(frames: float, sample_rate: int) -> int:
+    """Samples a bar line may move onto its downbeat, in a bar ``frames`` samples long."""
+    return int(min(SNAP_SIXTEENTHS * frames / 16.0, SNAP_MAX_S * sample_rate))
 
 
 def downbeat_starts(audio: np.ndarray, sample_rate: int, lines: list[int], reach: int) -> list[int]:

@@ -51,7 +51,7 @@ from typing import Callable
 
 import numpy as np
 
-from vamen.model.audio import SNAP_CONTEXT, SNAP_MAX_S, SNAP_SIXTEENTHS, downbeat_starts
+from vamen.model.audio import SNAP_CONTEXT, downbeat_starts, snap_reach
 from vamen.server.core import commands as c
 
 from .worker import RENDER_NICE
@@ -70,13 +70,10 @@ POLL = 0.02
 SETTLE = 0.02
 #: A bar with input for less than this share of it (the input was away) is missed, not heard.
 MIN_COVERED = 0.5
+
+
 def db(value: float) -> float:
     return FLOOR_DB if value <= 10.0 ** (FLOOR_DB / 20.0) else 20.0 * math.log10(value)
-
-
-def snap_reach(frames: int, rate: int) -> int:
-    """Samples a bar of ``frames`` may move onto its downbeat: as a loop file's bars do."""
-    return int(min(SNAP_SIXTEENTHS * frames / 16.0, SNAP_MAX_S * rate))
 
 
 class Listener:

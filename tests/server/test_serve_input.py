@@ -167,10 +167,10 @@ def wait_bars(bpm, bars):
 
 
 @pytest.mark.xfail(reason="issue 14, open: with the cut on the downbeat as files are cut, lost input filled from the "
-                          "bar before and the drums client keeping time through its xruns, 2 of 3 runs here came "
-                          "within 0.5 in under a bar and stayed 0.05-0.20 away; one of them and a third failed on "
-                          "what this shared VM does: an input callback slow in its own CPU time before following "
-                          "began, and an input level of -120 dB after 4 bars heard",
+                          "bar before and the drums client keeping time through its xruns, 4 of 6 runs here (two of "
+                          "them cold) passed outright, coming within 0.5 in under a bar; of the other two, one came "
+                          "within 0.2 and failed on an input callback slow in its own CPU time before following "
+                          "began, one on an input level of -120 dB after 4 bars heard",
                    strict=False)
 def test_follow_1_plays_the_point_of_the_break_a_drummer_plays_in(followed, jack, tmp_path):
     served, drums, path, bpm = followed

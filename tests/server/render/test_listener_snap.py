@@ -1,8 +1,7 @@
 """Following a live input: the bar is cut on its downbeat, as loop files and training loops begin."""
 import numpy as np
 
-from vamen.model.audio import downbeat_starts
-from vamen.server.render.listener import snap_reach
+from vamen.model.audio import downbeat_starts, snap_reach
 
 RATE = 44100
 BAR = 2 * RATE  # a bar at 120 BPM
