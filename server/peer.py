@@ -49,6 +49,8 @@ from vamen.server.audio.audiochild import NICE
 PEER = "peer"
 #: vamen's audio process's JACK client name (``ProcessOutput(jack_name=...)``).
 VAMEN = "vamen"
+#: scsynth's JACK client name: with ``--sink supercollider`` it plays vamen's loops.
+SCSYNTH = "SuperCollider"
 
 _NOT_FINISHED = re.compile(r"client = (?P<client>.+?) was not finished, state = (?P<state>\w+)")
 _FINISHED_LATE = re.compile(r"client (?P<client>.+?) finished after current callback")
@@ -207,6 +209,30 @@ def client_ports(client: str, env: dict | None = None) -> list[str]:
     """The ports of JACK client ``client`` (empty when it has none, or is not there)."""
     done = _jack("jack_lsp", "-s", server_name(env), env=env)
     return [p for p in done.stdout.split("\n") if p.startswith(client + ":")]
+
+
+def jack_rate(env: dict | None = None) -> int | None:
+    """The JACK server's sample rate (``jack_samplerate``), or None."""
+    if shutil.which("jack_samplerate") is None:
+        return None
+    done = _jack("jack_samplerate", "-s", server_name(env), env=env)
+    try:
+        return int(done.stdout.split()[-1])
+    except (IndexError, ValueError):
+        return None
+
+
+def pid_of(program: str, proc: Path = Path("/proc")) -> int | None:
+    """The newest process running ``program`` (its ``comm``), or None."""
+    found = []
+    for entry in proc.iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == program:
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return max(found) if found else None
 
 
 class Peer:
@@ -382,7 +408,7 @@ def count_lines(events: list[tuple[str, str, bool]], vamen: str = VAMEN, peer: s
     return counts
 
 
-def verdict(totals: dict) -> str:
+def verdict(totals: dict, player: str | None = None) -> str:
     """One line: whether any of the run's underruns was vamen's, by jackd's account.
 
     An underrun is vamen's when jackd found vamen's client woken and not
@@ -395,20 +421,32 @@ def verdict(totals: dict) -> str:
     by the deadline (``Triggered``: the kernel or the host did not run it), and
     every xrun of another client or of the server, which JACK tells vamen of
     too. The peer, a C client with no work, is held to the same account.
+
+    ``player`` names the program that plays vamen's loops when it is not
+    vamen's own audio process (``scsynth``, for ``--sink supercollider``): the
+    ``vamen_*`` counts are then that client's lines, and vamen hears of no
+    underrun itself.
     """
     mine, own, slow = totals["vamen_late"], totals["vamen_own"], totals["slow_callbacks"]
     slow_cpu = totals["slow_cpu_callbacks"]
     slowness = f"{slow} slow callbacks, {slow_cpu} of them slow in CPU time"
     peer, heard = totals["peer_late"], totals["underruns"]
+    who = player or "vamen"
     if not mine and not peer and not heard and not totals["driver_late"] + totals["others_late"]:
-        return f"verdict: no underruns at all, and jackd blamed nobody; {slowness}"
-    found = (f"jackd found vamen late {mine} times ({totals['vamen_timer_late']} in cycles the server "
+        return ("verdict: no xruns at all, and jackd blamed nobody" if player else
+                f"verdict: no underruns at all, and jackd blamed nobody; {slowness}")
+    found = (f"jackd found {who} late {mine} times ({totals['vamen_timer_late']} in cycles the server "
              f"began late, {totals['vamen_unwoken']} not yet woken, {own} woken and given its period) "
              f"and the peer {peer} times ({totals['peer_timer_late']}, {totals['peer_unwoken']}, "
              f"{totals['peer_own']}); the server's timer was late {totals['driver_late']} times")
+    compare = "no more often than" if own <= totals["peer_own"] else "more often than"
+    if player:
+        if not own:
+            return f"verdict: none of the xruns was {who}'s own (it plays vamen's loops): {found}"
+        return (f"verdict: {own} xrun{'s were' if own != 1 else ' was'} {who}'s own (it plays vamen's "
+                f"loops): {found}; {who} late in its own cycles {compare} the peer")
     if not own and not slow_cpu:
         return f"verdict: none of the {heard} underruns vamen heard of was vamen's: {found}; {slowness}"
-    compare = "no more often than" if own <= totals["peer_own"] else "more often than"
     return (f"verdict: {own} underrun{'s were' if own != 1 else ' was'} vamen's ({slowness}): "
             f"{found}; vamen late in its own cycles {compare} the peer")
 
@@ -424,8 +462,9 @@ class PeerWatch:
     def __init__(self, log: JackLog, underruns, slow, audio_pid: int | None, peer_pid: int | None,
                  steal=None, slow_cpu=None, callback=None, portaudio=None, blocksize: int = 256,
                  sample_rate: int = 48000, row_seconds: float = 60.0, vamen: str = VAMEN,
-                 peer: str = PEER, proc: Path = Path("/proc")):
+                 peer: str = PEER, proc: Path = Path("/proc"), player: str | None = None):
         self.log, self.underruns, self.slow = log, underruns, slow
+        self.player = player  # the program playing vamen's loops, when not vamen's audio process
         self.steal = steal or (lambda: None)
         self.slow_cpu = slow_cpu or (lambda: 0)
         self.callback = callback  # () -> (callback seconds summed, blocks)
@@ -540,6 +579,6 @@ class PeerWatch:
             seconds[key] = {"seconds": n,
                             "runqueue_ms_per_s": round(1e3 * runqueue / n, 2) if n else None,
                             "steal_ms_per_s": round(1e3 * steal / n, 2) if n else None}
-        return {"rows": self.rows, "totals": totals, "verdict": verdict(totals),
+        return {"rows": self.rows, "totals": totals, "verdict": verdict(totals, self.player),
                 "threads_found": {who: tid is not None for who, tid in self.tids.items()},
                 "cycle": self._whole, "by_second": seconds}

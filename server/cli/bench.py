@@ -69,15 +69,17 @@ awake_option = click.option(
     help="As vamen serve --keep-cpu-awake: CPUs out of deep sleep (PM QoS) during the run.")
 
 
-def _engine(model_path, device, blocksize, quantize, autopilot=None, awake=False):
+def _engine(model_path, device, blocksize, quantize, autopilot=None, awake=False, **given):
+    """An engine for a bench; ``given`` are more :class:`ServeOptions` (``sinks=`` replaces the
+    sound card)."""
     import tempfile
     from pathlib import Path
 
     from vamen.server.engine import Engine
     from vamen.server.options import ServeOptions
 
-    sinks = ("soundcard",)
-    if device is None:
+    sinks = given.pop("sinks", ("soundcard",))
+    if device is None and "soundcard" in sinks:
         try:
             from vamen.server.audio.devices import DeviceError, find_output
 
@@ -87,7 +89,7 @@ def _engine(model_path, device, blocksize, quantize, autopilot=None, awake=False
     presets = Path(tempfile.mkdtemp(prefix="vamen-bench-")) / "presets.json"
     options = ServeOptions(model=model_path, sinks=sinks, device=device, osc_port=0,
                            blocksize=blocksize, quantize=quantize, presets=presets,
-                           autopilot=autopilot, keep_cpu_awake=awake)
+                           autopilot=autopilot, keep_cpu_awake=awake, **given)
     return Engine(options).start()
 
 
@@ -139,10 +141,20 @@ def latency(model_path, device, count, blocksize, awake, as_json):
 @click.option("--jack-log", type=click.Path(dir_okay=False, exists=True), default=None,
               help="jackd's log (the file its output goes to), for --peer. Default: found when the "
                    "running jackd writes to a file, or is jackdbus.")
+@click.option("--sink", type=click.Choice(["soundcard", "supercollider"]), default="soundcard",
+              show_default=True,
+              help="With --peer: what plays vamen's loops on the JACK server. supercollider: scsynth "
+                   "(a C++ client, booted by patches/supercollider/vamen.scd beforehand) plays them "
+                   "from the buffers vamen fills, and jackd's lines about its client are the "
+                   "player's.")
+@click.option("--scsynth", default="127.0.0.1:57110", show_default=True,
+              help="With --sink supercollider: scsynth's HOST:PORT.")
+@click.option("--sclang", default="127.0.0.1:57120", show_default=True,
+              help="With --sink supercollider: sclang's HOST:PORT (the patch).")
 @awake_option
 @json_option
-def soak(model_path, device, minutes, rate, blocksize, autopilot, page, page_client, peer, jack_log, awake,
-         as_json):
+def soak(model_path, device, minutes, rate, blocksize, autopilot, page, page_client, peer, jack_log, sink,
+         scsynth, sclang, awake, as_json):
     """A noise walk plus an OSC flood: underruns, late loops, memory growth."""
     from vamen.server.bench import bench_soak
 
@@ -154,9 +166,15 @@ def soak(model_path, device, minutes, rate, blocksize, autopilot, page, page_cli
         raise click.UsageError("--jack-log is read for --peer")
     if page_client and not page:
         raise click.UsageError("--page-client is read for --page")
+    if sink != "soundcard" and not peer:
+        raise click.UsageError("--sink supercollider is measured with --peer (jackd's log says "
+                               "how scsynth fared)")
     seconds = minutes * 60.0
     if peer:
-        _soak_peer(model_path, device, minutes, rate, blocksize, autopilot, jack_log, awake, as_json)
+        played = {"sinks": ("supercollider",), "scsynth": scsynth, "sclang": (sclang,)} \
+            if sink == "supercollider" else None
+        _soak_peer(model_path, device, minutes, rate, blocksize, autopilot, jack_log, awake, as_json,
+                   played)
         return
     engine = _engine(model_path, device, blocksize, 1.0, autopilot, awake)
     if page:
@@ -192,8 +210,13 @@ def _soak_progress(bar):
     return progress
 
 
-def _soak_peer(model_path, device, minutes, rate, blocksize, autopilot, jack_log, awake, as_json) -> None:
-    """The soak beside jack_metro on the same JACK server, with jackd's log saying who was late."""
+def _soak_peer(model_path, device, minutes, rate, blocksize, autopilot, jack_log, awake, as_json,
+               played: dict | None = None) -> None:
+    """The soak beside jack_metro on the same JACK server, with jackd's log saying who was late.
+
+    ``played``: the engine's options when scsynth plays vamen's loops (``--sink
+    supercollider``); jackd's lines about scsynth's client are then the player's.
+    """
     from vamen.server import peer as p
     from vamen.server.bench import bench_soak, steal_seconds
 
@@ -207,29 +230,48 @@ def _soak_peer(model_path, device, minutes, rate, blocksize, autopilot, jack_log
         raise p.PeerError("--peer reads jackd's log to say whose xruns they are, and the running "
                           "jackd does not write to a file: start it with its output in one "
                           "(jackd ... > jackd.log 2>&1) and pass --jack-log jackd.log")
-    if p.client_ports(p.VAMEN):
-        raise p.PeerError(f"a JACK client named {p.VAMEN!r} already plays on this server (a vamen "
+    client = p.SCSYNTH if played else p.VAMEN
+    if played and not p.client_ports(client):
+        raise p.PeerError(f"--sink supercollider needs scsynth playing on this JACK server (client "
+                          f"{client!r}): boot it with the patch first (sclang "
+                          "patches/supercollider/vamen.scd)")
+    if not played and p.client_ports(client):
+        raise p.PeerError(f"a JACK client named {client!r} already plays on this server (a vamen "
                           "serve?): its xruns would be counted as the bench's; stop it first")
     log = p.JackLog(path)
     metro = p.Peer().start()
     try:
-        engine = _engine(model_path, device or "JACK", blocksize, 1.0, autopilot, awake)
+        if played:
+            engine = _engine(model_path, None, blocksize, 1.0, autopilot, awake,
+                             sample_rate=p.jack_rate() or 48000, **played)
+        else:
+            engine = _engine(model_path, device or "JACK", blocksize, 1.0, autopilot, awake)
         try:
             player, audio = engine.player, engine.audio_process
-            watch = p.PeerWatch(
-                log, lambda: player.underruns, lambda: getattr(player, "slow_callbacks", 0),
-                audio.pid if audio is not None else None, metro.pid, steal=steal_seconds,
-                slow_cpu=lambda: getattr(player, "slow_cpu_callbacks", 0),
-                callback=(lambda: (player.callback_seconds, player.blocks)) if audio else None,
-                portaudio=(lambda: player.portaudio_load) if audio else None,
-                blocksize=blocksize, sample_rate=engine.sample_rate)
+            if played:  # scsynth's JACK thread beside the peer's; vamen hears of no underrun
+                watch = p.PeerWatch(log, lambda: 0, lambda: 0, p.pid_of("scsynth"), metro.pid,
+                                    steal=steal_seconds, blocksize=blocksize,
+                                    sample_rate=engine.sample_rate, vamen=client, player="scsynth")
+            else:
+                watch = p.PeerWatch(
+                    log, lambda: player.underruns, lambda: getattr(player, "slow_callbacks", 0),
+                    audio.pid if audio is not None else None, metro.pid, steal=steal_seconds,
+                    slow_cpu=lambda: getattr(player, "slow_cpu_callbacks", 0),
+                    callback=(lambda: (player.callback_seconds, player.blocks)) if audio else None,
+                    portaudio=(lambda: player.portaudio_load) if audio else None,
+                    blocksize=blocksize, sample_rate=engine.sample_rate)
             with stderr_bar(int(minutes * 60.0), "soak --peer") as bar:
                 figures = bench_soak(engine, minutes * 60.0, rate, _soak_progress(bar), peer=watch)
+            if played:
+                sink = engine.health()
+                figures.update(supercollider_sent=sink.get("supercollider_sent"),
+                               supercollider_dropped=sink.get("supercollider_dropped"))
         finally:
             engine.close()
     finally:
         metro.close()
-    figures["peer"].update(jack_log=str(path), peer_connected_to=metro.connected_to)
+    figures["peer"].update(jack_log=str(path), peer_connected_to=metro.connected_to,
+                           player=client)
     emit(figures, as_json, _peer_text(figures, minutes, rate))
 
 
@@ -259,9 +301,12 @@ def _peer_text(figures: dict, minutes: float, rate: int) -> str:
     from vamen.server.peer import PEER
 
     peer = figures["peer"]
+    on = figures["output"] if peer.get("player", "vamen") == "vamen" else \
+        f"scsynth (JACK client {peer['player']!r}, fed by the supercollider sink)"
+    heads = [h.replace("vamen", "scsynth") if on.startswith("scsynth") else h for h, _, _ in PEER_COLUMNS]
     lines = [f"soak --peer {minutes:g} min, {figures['messages']} OSC messages ({rate}/s) on "
-             f"{figures['output']}, beside jack_metro (client {PEER!r}); jackd's log: {peer['jack_log']}",
-             "  ".join(f"{h:>{w}}" for h, _, w in PEER_COLUMNS)]
+             f"{on}, beside jack_metro (client {PEER!r}); jackd's log: {peer['jack_log']}",
+             "  ".join(f"{h:>{w}}" for h, (_, _, w) in zip(heads, PEER_COLUMNS))]
     for row in peer["rows"]:
         lines.append("  ".join(f"{_cell(row, k):>{w}}" for _, k, w in PEER_COLUMNS))
     lines.append(

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import psutil
 import pytest
 
@@ -79,6 +80,13 @@ def test_the_verdict_says_whether_any_underrun_was_vamens():
         "verdict: none of the 1 underruns")
     assert p.verdict(_totals()) == ("verdict: no underruns at all, and jackd blamed nobody; "
                                     "0 slow callbacks, 0 of them slow in CPU time")
+    # scsynth playing vamen's loops: jackd's lines about its client are the player's
+    sc = p.verdict(_totals(vamen_late=3, vamen_timer_late=3, peer_late=2, peer_unwoken=2), "scsynth")
+    assert sc.startswith("verdict: none of the xruns was scsynth's own (it plays vamen's loops)")
+    assert "jackd found scsynth late 3 times (3 in cycles the server began late" in sc
+    sc = p.verdict(_totals(vamen_late=2, vamen_own=2, peer_late=1, peer_own=1), "scsynth")
+    assert sc.startswith("verdict: 2 xruns were scsynth's own") and sc.endswith("more often than the peer")
+    assert p.verdict(_totals(), "scsynth") == "verdict: no xruns at all, and jackd blamed nobody"
 
 
 def test_the_log_is_followed_from_its_end_through_a_truncation(tmp_path):
@@ -166,3 +174,50 @@ def test_soak_peer_lays_a_stall_of_the_peer_at_the_peers_door(jack, tiny_model):
     assert split["peer_late"]["seconds"] >= 1
     assert 9 <= split["peer_late"]["seconds"] + split["peer_calm"]["seconds"] <= 14
     assert not jack.ports("peer:")  # the bench took its peer away with it
+
+
+@pytest.mark.slow
+def test_soak_peer_with_scsynth_playing_lays_a_stall_of_scsynth_at_its_door(jack, tiny_model, tmp_path):
+    """``--sink supercollider``: scsynth (C++) plays vamen's loops; jackd's lines about it are its."""
+    from clients import free_port, need_programs
+    from jackd import record
+    from sclang import Sclang
+
+    need_programs("supercollider-language", "sclang")
+    need_programs("supercollider-server", "scsynth")
+    lang = Sclang(jack, tmp_path, free_port())
+    bench = None
+    try:
+        lang.wait_for("vamen: ready")
+        assert jack.wait_for_ports("SuperCollider:", "output")
+        scsynth = p.pid_of("scsynth")
+        assert scsynth is not None
+        bench = subprocess.Popen(
+            [sys.executable, "-m", "vamen.server.cli", "bench", "soak", "--peer", "--minutes", "0.5",
+             "--rate", "200", "--model", str(tiny_model), "--sink", "supercollider",
+             "--scsynth", f"127.0.0.1:{lang.scsynth}", "--sclang", f"127.0.0.1:{lang.port}", "--json"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=jack.env())
+        assert jack.wait_for_ports("peer:", timeout=120), "the peer never came"
+        deadline = time.monotonic() + 15.0  # the first loops rendered and sent: scsynth plays
+        while np.sqrt(np.mean((played := record(jack, 1, "SuperCollider")[:, 0]) ** 2)) <= 1e-3:
+            if time.monotonic() > deadline:
+                break
+        os.kill(scsynth, signal.SIGSTOP)  # 20 cycles without scsynth: jackd must say whose
+        time.sleep(0.1)
+        os.kill(scsynth, signal.SIGCONT)
+        out, err = bench.communicate(timeout=120)
+    finally:
+        if bench is not None and bench.poll() is None:
+            bench.kill()
+            bench.communicate()
+        lang.stop()
+    assert bench.returncode == 0, err
+    figures = json.loads(out)
+    peer, totals = figures["peer"], figures["peer"]["totals"]
+    assert peer["player"] == "SuperCollider"
+    assert figures["supercollider_sent"] >= 2 and figures["supercollider_dropped"] == 0, figures
+    assert np.sqrt(np.mean(played ** 2)) > 1e-3, f"scsynth played silence:\n{lang.output()[-2000:]}"
+    assert totals["vamen_late"] >= 1, totals  # the stall, by jackd's word, is the player's
+    assert peer["threads_found"] == {"vamen": True, "peer": True}  # scsynth's JACK thread, and the peer's
+    assert peer["rows"][0]["vamen_cpu_us_per_cycle"] > 0
+    assert peer["verdict"].startswith("verdict: ") and f"scsynth late {totals['vamen_late']} times" in peer["verdict"]
