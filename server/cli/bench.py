@@ -301,14 +301,16 @@ def _peer_text(figures: dict, minutes: float, rate: int) -> str:
     from vamen.server.peer import PEER
 
     peer = figures["peer"]
-    on = figures["output"] if peer.get("player", "vamen") == "vamen" else \
-        f"scsynth (JACK client {peer['player']!r}, fed by the supercollider sink)"
-    heads = [h.replace("vamen", "scsynth") if on.startswith("scsynth") else h for h, _, _ in PEER_COLUMNS]
+    sc = peer.get("player", "vamen") != "vamen"
+    on = f"scsynth (JACK client {peer['player']!r}, fed by the supercollider sink)" if sc else figures["output"]
+    name = "scsynth" if sc else "vamen"  # whose JACK thread the vamen_* figures are
+    heads = [h.replace("vamen", name) for h, _, _ in PEER_COLUMNS]
+    widths = [max(w, len(h)) for h, (_, _, w) in zip(heads, PEER_COLUMNS)]
     lines = [f"soak --peer {minutes:g} min, {figures['messages']} OSC messages ({rate}/s) on "
              f"{on}, beside jack_metro (client {PEER!r}); jackd's log: {peer['jack_log']}",
-             "  ".join(f"{h:>{w}}" for h, (_, _, w) in zip(heads, PEER_COLUMNS))]
+             "  ".join(f"{h:>{w}}" for h, w in zip(heads, widths))]
     for row in peer["rows"]:
-        lines.append("  ".join(f"{_cell(row, k):>{w}}" for _, k, w in PEER_COLUMNS))
+        lines.append("  ".join(f"{_cell(row, k):>{w}}" for (_, k, _), w in zip(PEER_COLUMNS, widths)))
     lines.append(
         f"late loops {figures['late_loops']}, starved blocks {figures['starved_blocks']}, "
         f"slow callbacks {figures.get('slow_callbacks', '-')} ({peer['totals']['slow_cpu_callbacks']} slow in CPU "
@@ -319,16 +321,16 @@ def _peer_text(figures: dict, minutes: float, rate: int) -> str:
     cycle = peer["cycle"]
     if "vamen_cpu_us_per_cycle" in cycle:
         lines.append(
-            f"where a cycle went (means): vamen's JACK thread {cycle['vamen_cpu_us_per_cycle']} us of CPU, "
+            f"where a cycle went (means): {name}'s JACK thread {cycle['vamen_cpu_us_per_cycle']} us of CPU, "
             f"PortAudio's callback {cycle.get('portaudio_us_mean', '-')} us, vamen's Python callback "
             f"{cycle.get('callback_us_mean', '-')} us; the peer's thread "
-            f"{cycle.get('peer_cpu_us_per_cycle', '-')} us; ready but not running: vamen "
+            f"{cycle.get('peer_cpu_us_per_cycle', '-')} us; ready but not running: {name} "
             f"{cycle['vamen_runqueue_ms_per_s']} ms/s, the peer {cycle.get('peer_runqueue_ms_per_s', '-')} ms/s")
     for who in ("vamen", "peer"):
         late, calm = peer["by_second"][f"{who}_late"], peer["by_second"][f"{who}_calm"]
         if late["seconds"]:
             lines.append(
-                f"{who} late in {late['seconds']} s: its thread ready but not running "
+                f"{name if who == 'vamen' else who} late in {late['seconds']} s: its thread ready but not running "
                 f"{late['runqueue_ms_per_s']} ms/s then, {calm['runqueue_ms_per_s']} ms/s in the other "
                 f"{calm['seconds']} s; host steal {late['steal_ms_per_s']} against {calm['steal_ms_per_s']} ms/s")
     lines.append(peer["verdict"])
