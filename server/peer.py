@@ -193,8 +193,12 @@ def find_jack_log(name: str | None = None, proc: Path = Path("/proc")) -> Path |
     return None
 
 
-def _jack(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(list(args), capture_output=True, text=True, env=env, timeout=10)
+def _jack(*args: str, env: dict | None = None, timeout: float = 10.0) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run(list(args), capture_output=True, text=True, env=env, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise PeerError(f"{args[0]} got no answer from the JACK server {server_name(env)!r} within "
+                        f"{timeout:g} s: jackd is stalled or the machine overloaded; try again") from None
 
 
 def jack_running(env: dict | None = None) -> bool:
@@ -260,21 +264,24 @@ class Peer:
             ["jack_metro", "-n", self.name, "-b", str(self.bpm), "-A", "0.0001"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
             env=self.env)
-        deadline = time.monotonic() + timeout
-        while not (ports := client_ports(self.name, self.env)):
-            if self._proc.poll() is not None:
-                err = " ".join(self._proc.stderr.read().decode(errors="replace").split())[-300:]
-                raise PeerError(f"jack_metro exited with {self._proc.returncode}: {err}")
-            if time.monotonic() > deadline:
-                self.close()
-                raise PeerError(f"jack_metro did not register its port within {timeout:g} s")
-            time.sleep(0.05)
-        playback = _jack("jack_lsp", "-s", server_name(self.env), "-p", env=self.env).stdout
-        _renice(self._proc.pid, NICE)
-        target = _first_playback(playback)
-        if target and _jack("jack_connect", "-s", server_name(self.env), ports[0], target,
-                            env=self.env).returncode == 0:
-            self.connected_to = target
+        try:
+            deadline = time.monotonic() + timeout
+            while not (ports := client_ports(self.name, self.env)):
+                if self._proc.poll() is not None:
+                    err = " ".join(self._proc.stderr.read().decode(errors="replace").split())[-300:]
+                    raise PeerError(f"jack_metro exited with {self._proc.returncode}: {err}")
+                if time.monotonic() > deadline:
+                    raise PeerError(f"jack_metro did not register its port within {timeout:g} s")
+                time.sleep(0.05)
+            playback = _jack("jack_lsp", "-s", server_name(self.env), "-p", env=self.env).stdout
+            _renice(self._proc.pid, NICE)
+            target = _first_playback(playback)
+            if target and _jack("jack_connect", "-s", server_name(self.env), ports[0], target,
+                                env=self.env).returncode == 0:
+                self.connected_to = target
+        except PeerError:
+            self.close()
+            raise
         return self
 
     @property

@@ -6,6 +6,7 @@ stall whose culprit is known, and the report must lay it at the peer's door.
 """
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -121,6 +122,21 @@ def test_the_running_jackds_log_is_found_where_it_writes(jack):
     assert p.find_jack_log("no-such-server") is None
 
 
+def test_a_stalled_jackd_is_one_line_not_a_traceback(jack, tiny_model):
+    """jackd stopped (SIGSTOP) while the bench asks it things: one line, exit 2, as for any error."""
+    os.kill(jack._proc.pid, signal.SIGSTOP)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "vamen.server.cli", "bench", "soak", "--peer", "--minutes", "0.1",
+             "--model", str(tiny_model)], capture_output=True, text=True, env=jack.env(), timeout=120)
+    finally:
+        os.kill(jack._proc.pid, signal.SIGCONT)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "got no answer from the JACK server" in lines[0], done.stderr
+    assert jack.name in lines[0]
+
+
 def test_soak_peer_lays_a_stall_of_the_peer_at_the_peers_door(jack, tiny_model):
     assert not jack.ports("peer:"), "a client named peer is already there"
     bench = subprocess.Popen(
@@ -176,6 +192,19 @@ def test_soak_peer_lays_a_stall_of_the_peer_at_the_peers_door(jack, tiny_model):
     assert not jack.ports("peer:")  # the bench took its peer away with it
 
 
+def _stderr_until(proc: subprocess.Popen, text: str, timeout: float) -> str:
+    """What ``proc`` wrote to stderr up to ``text`` (or until it ended, or ``timeout``)."""
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while text.encode() not in seen and time.monotonic() < deadline:
+        if select.select([proc.stderr], [], [], 0.5)[0]:
+            chunk = os.read(proc.stderr.fileno(), 4096)
+            if not chunk:
+                break
+            seen += chunk
+    return seen.decode(errors="replace")
+
+
 @pytest.mark.slow
 def test_soak_peer_with_scsynth_playing_lays_a_stall_of_scsynth_at_its_door(jack, tiny_model, tmp_path):
     """``--sink supercollider``: scsynth (C++) plays vamen's loops; jackd's lines about it are its."""
@@ -197,15 +226,22 @@ def test_soak_peer_with_scsynth_playing_lays_a_stall_of_scsynth_at_its_door(jack
              "--rate", "200", "--model", str(tiny_model), "--sink", "supercollider",
              "--scsynth", f"127.0.0.1:{lang.scsynth}", "--sclang", f"127.0.0.1:{lang.port}", "--json"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=jack.env())
-        assert jack.wait_for_ports("peer:", timeout=120), "the peer never came"
+        # the soak's progress shows once the peer plays and vamen renders: until then, no
+        # client of the test's comes and goes (jackd on two busy cores once kept jack_lsp waiting)
+        started = _stderr_until(bench, "soak --peer", 120)
+        assert "soak --peer" in started, started
+        assert jack.ports("peer:"), "the peer is not running"
+        counting = time.monotonic() + 4.0  # the soak counts from 2 s after its progress shows
         deadline = time.monotonic() + 15.0  # the first loops rendered and sent: scsynth plays
         while np.sqrt(np.mean((played := record(jack, 1, "SuperCollider")[:, 0]) ** 2)) <= 1e-3:
             if time.monotonic() > deadline:
                 break
+        time.sleep(max(0.0, counting - time.monotonic()))
         os.kill(scsynth, signal.SIGSTOP)  # 20 cycles without scsynth: jackd must say whose
         time.sleep(0.1)
         os.kill(scsynth, signal.SIGCONT)
         out, err = bench.communicate(timeout=120)
+        err = started + err
     finally:
         if bench is not None and bench.poll() is None:
             bench.kill()
