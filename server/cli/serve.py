@@ -7,9 +7,10 @@ are written here.
 from __future__ import annotations
 
 import logging
+import os
+import select
 import signal
 import sys
-import threading
 from pathlib import Path
 
 import click
@@ -66,9 +67,17 @@ def _run(engine) -> None:
     from vamen.server.ops.stacks import stacks_on_signal, stop_deadline
     log = logging.getLogger("vamen")
 
-    stop = threading.Event()
+    # Ctrl-C and SIGTERM: the handler appends and takes no lock. A threading.Event set
+    # from a handler can deadlock on the lock its own wait holds in the main thread
+    # (CPython issue 126434), and the stop then never comes. The C handler's byte on
+    # the wake-up pipe ends the wait below at once.
+    stopping: list[int] = []
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, lambda signum, _frame: stopping.append(signum))
+    wake, woken = os.pipe()
+    os.set_blocking(wake, False)
+    os.set_blocking(woken, False)
+    previous = signal.set_wakeup_fd(woken, warn_on_full_buffer=False)
     stacks_on_signal()  # kill -USR1 PID: where every thread is, on stderr; vamen plays on
     engine.start()
     o = engine.options
@@ -82,13 +91,19 @@ def _run(engine) -> None:
     tty = sys.stderr.isatty()
     ticks = 0
     try:
-        while not stop.wait(1.0) and engine.exit_code is None:
+        while not stopping and engine.exit_code is None:
+            if select.select([wake], [], [], 1.0)[0]:
+                os.read(wake, 512)  # a signal came: the loop's test says whether it was a stop
+                continue
             ticks += 1
             tick()  # what the log held back in a minute that is over, in one line a kind
             if o.status and (tty or ticks % STATUS_EVERY_SECONDS == 0):
                 line = engine.status_line()
                 click.echo(("\r" + line + "   ") if tty else f"vamen: {line}", err=True, nl=not tty)
     finally:
+        signal.set_wakeup_fd(previous)
+        os.close(wake)
+        os.close(woken)
         sdnotify.notify("STOPPING=1")
         if tty and o.status:
             click.echo("", err=True)
