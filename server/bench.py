@@ -260,9 +260,19 @@ def bench_soak_page(engine, seconds: float, rate: int, open_page: Callable[[str]
     alike. ``open_page(url)`` opens a browser on the page before a turn with
     it (not measured) and returns something with ``quit()``. Returns the
     counts of each side summed (``without_page``, ``with_page``: underruns,
-    starved blocks, late loops, messages) and each turn's own figures.
+    starved blocks, late loops, messages), the serving thread's CPU time per
+    second on each side (``web_cpu_ms_per_s``: what the server does for a
+    page, free of the host's steal that moves the counts from turn to turn)
+    and each turn's own figures.
     """
+    from vamen.server.peer import thread_times
+
     web = engine.web or engine.start_web()
+
+    def web_cpu() -> float | None:
+        times = thread_times(os.getpid(), web.thread_id) if web.thread_id else None
+        return times[0] if times else None
+
     turn = seconds / (2 * rounds)
     sides = {"without_page": dict.fromkeys(PAGE_COUNTS, 0), "with_page": dict.fromkeys(PAGE_COUNTS, 0)}
     turns = []
@@ -271,9 +281,12 @@ def bench_soak_page(engine, seconds: float, rate: int, open_page: Callable[[str]
         for side in sides:
             browser = open_page(web.url) if side == "with_page" else None
             try:
+                cpu = web_cpu()
                 figures = bench_soak(engine, turn, rate,
                                      (lambda e, done=done: progress(done + e)) if progress else None)
                 figures["pages"] = web.health()["web_pages"]
+                if cpu is not None and (after := web_cpu()) is not None:
+                    figures["web_cpu_ms_per_s"] = round(1000.0 * (after - cpu) / turn, 3)
             finally:
                 if browser is not None:
                     browser.quit()
@@ -281,4 +294,7 @@ def bench_soak_page(engine, seconds: float, rate: int, open_page: Callable[[str]
             turns.append({"side": side, **figures})
             for key in PAGE_COUNTS:
                 sides[side][key] += figures[key]
+    for side, counts in sides.items():
+        cpu = [t["web_cpu_ms_per_s"] for t in turns if t["side"] == side and "web_cpu_ms_per_s" in t]
+        counts["web_cpu_ms_per_s"] = round(sum(cpu) / len(cpu), 3) if cpu else None
     return {"seconds": round(seconds, 1), "rate": rate, "output": engine.output_name, **sides, "turns": turns}

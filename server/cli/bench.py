@@ -352,7 +352,9 @@ def _soak_page(engine, seconds, rate, minutes, client, as_json) -> None:
         f"soak {minutes:g} min on {figures['output']}, {rate} OSC messages/s and a walk, in turns: "
         f"without the page {a['underruns']} underruns, {a['late_loops']} late loops, {a['starved_blocks']} "
         f"starved blocks; with the page open ({client}) {b['underruns']} underruns, {b['late_loops']} late "
-        f"loops, {b['starved_blocks']} starved blocks"))
+        f"loops, {b['starved_blocks']} starved blocks"
+        + (f"; the serving thread's CPU {a['web_cpu_ms_per_s']:g} ms/s without the page, "
+           f"{b['web_cpu_ms_per_s']:g} ms/s with it" if b["web_cpu_ms_per_s"] is not None else "")))
 
 
 def _steal_line(figures: dict) -> str:

@@ -107,6 +107,7 @@ class WebServer:
         self._spectra = ""
         self.refused = 0  # requests from hosts outside the allow-list
         self.messages = 0
+        self.thread_id: int | None = None  # the serving thread's, for its CPU time (the soak)
         model = engine.model
         names = list(model.anchors)
         latents = np.array([model.anchors[n] for n in names], dtype=np.float64).reshape(-1, model.latent_dim)
@@ -183,6 +184,7 @@ class WebServer:
             self._thread = None
 
     def _run(self) -> None:
+        self.thread_id = threading.get_native_id()
         loop = self._loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
         try:

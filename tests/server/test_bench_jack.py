@@ -63,6 +63,10 @@ def test_soak_page_takes_turns_without_and_with_a_page_reading_the_socket(jack, 
         ("without_page", 0), ("with_page", 1), ("without_page", 0), ("with_page", 1)]
     for side in ("without_page", "with_page"):
         assert figures[side]["messages"] >= 0.8 * 6 * 200  # the flood ran on both sides alike
+    # what serving a page costs, by the serving thread's own CPU time: something with a
+    # page (its state ten times a second), next to nothing without one
+    without, with_page = figures["without_page"]["web_cpu_ms_per_s"], figures["with_page"]["web_cpu_ms_per_s"]
+    assert 0 <= without < with_page < 1000, (without, with_page)
     run = subprocess.run([sys.executable, "-m", "vamen.server.cli", "bench", "soak", "--page-client",
                           "socket"], capture_output=True, text=True, env=jack.env(), timeout=60)
     assert run.returncode == 2 and "--page-client is read for --page" in run.stderr
