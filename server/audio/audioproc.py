@@ -39,6 +39,7 @@ from multiprocessing.connection import Connection
 
 from . import audiochild as ac
 from .devices import DeviceError
+from .jackports import KeptConnections, is_jack
 
 log = logging.getLogger("vamen")
 
@@ -207,6 +208,7 @@ class ProcessOutput:
         self._up = False
         self.alerts = None  # an Alerter (vamen.server.ops.alerts), told of losses and returns
         self._replacing = ""  # why replace() killed the child
+        self.kept: KeptConnections | None = None  # its JACK connections, for a replaced child
 
     # -- starting ---------------------------------------------------------------
     def probe(self, rate: int = 0) -> tuple[int, str]:
@@ -229,6 +231,8 @@ class ProcessOutput:
         self.latency = self._attach()
         self._up = True
         self._player.came_up()
+        if is_jack(self.device_label):
+            self.kept = KeptConnections(self.jack_name, lambda: self._up and self._healthy()).start()
         for target, name in ((self._watch, "vamen-audio-watch"), (self._pump, "vamen-audio-tap")):
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
@@ -329,6 +333,8 @@ class ProcessOutput:
         player = self._player
         player.went_down()
         self._up = False
+        if self.kept is not None:
+            self.kept.pause()
         lost = time.monotonic()
         code = self._proc.poll() if self._proc is not None else None
         device = False
@@ -363,13 +369,14 @@ class ProcessOutput:
                 if self._stop.wait(wait):
                     return
                 continue
+            patched = self.kept.restore() if self.kept is not None else ""
             player.came_up()
             self._up = True
             self.restarts += 1
             gone = time.monotonic() - lost
             self.down_seconds += gone
             self.error = ""
-            log.warning("audio output back after %.1f s", gone)
+            log.warning("audio output back after %.1f s%s", gone, f"; {patched}" if patched else "")
             if self.alerts is not None:
                 self.alerts.raise_("device-back", f"audio output back after {gone:.1f} s")
             return
@@ -409,6 +416,8 @@ class ProcessOutput:
     # -- stopping ---------------------------------------------------------------
     def close(self) -> None:
         self._stop.set()
+        if self.kept is not None:
+            self.kept.close()
         for thread in self._threads:
             thread.join(timeout=5)
         self.send(("stop",))
@@ -429,6 +438,7 @@ class ProcessOutput:
     def health(self) -> dict:
         player = self._player
         return {"audio_restarts": self.restarts, "audio_down_seconds": round(self.down_seconds, 1),
+                "output_connections": self.kept.describe() if self.kept is not None else "",
                 **({"slow_callbacks": player.slow_callbacks, "slow_cpu_callbacks": player.slow_cpu_callbacks,
                     "callback_max_ms": round(player.callback_max_ms, 2)} if player is not None else {})}
 

@@ -31,6 +31,7 @@ import numpy as np
 
 from . import inputchild as ic
 from .devices import DeviceError
+from .jackports import KeptConnections, is_jack
 
 log = logging.getLogger("vamen")
 
@@ -77,6 +78,7 @@ class ProcessInput:
         self._thread: threading.Thread | None = None
         self._up = False
         self._noted_latency = False
+        self.kept: KeptConnections | None = None  # its JACK connections, for a replaced child
 
     # -- starting ---------------------------------------------------------------
     def start(self) -> "ProcessInput":
@@ -85,6 +87,8 @@ class ProcessInput:
         self.map(channels)
         self.latency = self._attach()
         self._up = True
+        if is_jack(self.device_label):
+            self.kept = KeptConnections(self.jack_name, lambda: self._up and self._healthy()).start()
         self._thread = threading.Thread(target=self._watch, name="vamen-input-watch", daemon=True)
         self._thread.start()
         return self
@@ -248,6 +252,8 @@ class ProcessInput:
     def _recover(self) -> None:
         """The input went away: say so once, then retry until a new child listens."""
         self._up = False
+        if self.kept is not None:
+            self.kept.pause()
         lost = time.monotonic()
         code = self._proc.poll() if self._proc is not None else None
         why = "the device went away" if code in (3, None) else f"the audio input process ended ({code})"
@@ -268,12 +274,13 @@ class ProcessInput:
                 if self._stop.wait(wait):
                     return
                 continue
+            patched = self.kept.restore() if self.kept is not None else ""
             self._up = True
             self.restarts += 1
             gone = time.monotonic() - lost
             self.down_seconds += gone
             self.error = ""
-            log.warning("audio input back after %.1f s", gone)
+            log.warning("audio input back after %.1f s%s", gone, f"; {patched}" if patched else "")
             return
 
     def _kill(self) -> None:
@@ -292,6 +299,8 @@ class ProcessInput:
     # -- stopping ---------------------------------------------------------------
     def close(self) -> None:
         self._stop.set()
+        if self.kept is not None:
+            self.kept.close()
         if self._thread is not None:
             self._thread.join(timeout=5)
         conn = self._conn
@@ -309,7 +318,8 @@ class ProcessInput:
         self._shm_file.close()
 
     def health(self) -> dict:
-        figures = {"input_restarts": self.restarts, "input_down_seconds": round(self.down_seconds, 1)}
+        figures = {"input_restarts": self.restarts, "input_down_seconds": round(self.down_seconds, 1),
+                   "input_connections": self.kept.describe() if self.kept is not None else ""}
         if self.status is not None:
             figures.update(input_overflows=int(self.status[ic.OVERFLOWS]),
                            input_slow_callbacks=int(self.status[ic.SLOW]),
