@@ -34,7 +34,9 @@ and each owns what follows the arrow)::
       or the audio process  ``python -m vamen.server.audio.audiochild``: the
                          callback in a child process, loops in shared memory;
                          in the server, vamen-audio-watch (its health) and
-                         vamen-audio-tap (its audio, for the recorder)
+                         vamen-audio-tap (its audio, for the recorder); on
+                         JACK, vamen-connections (audio.jackports: reads its
+                         ports' connections, gives them back after a restart)
     vamen-record         audio.recorder: writes the WAV file               -> the file
     vamen-notify,        sinks: deliver each loop to a patch               -> their sockets
       vamen-supercollider

@@ -82,7 +82,7 @@ class KeptConnections:
 
     def start(self) -> "KeptConnections":
         if self.available:
-            self._thread = threading.Thread(target=self._run, name=f"{self.client}-connections", daemon=True)
+            self._thread = threading.Thread(target=self._run, name="vamen-connections", daemon=True)
             self._thread.start()
         return self
 

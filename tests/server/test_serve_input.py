@@ -166,12 +166,6 @@ def wait_bars(bpm, bars):
     time.sleep(bars * 240.0 / bpm)
 
 
-@pytest.mark.xfail(reason="issue 14, open: with the cut on the downbeat as files are cut, lost input filled from the "
-                          "bar before and the drums client keeping time through its xruns, 7 of 9 runs here (five of "
-                          "them cold, CI's among them) passed outright, coming within 0.5 in under a bar; of the other two, one came "
-                          "within 0.2 and failed on an input callback slow in its own CPU time before following "
-                          "began, one on an input level of -120 dB after 4 bars heard",
-                   strict=False)
 def test_follow_1_plays_the_point_of_the_break_a_drummer_plays_in(followed, jack, tmp_path):
     served, drums, path, bpm = followed
     bar = 240.0 / bpm
