@@ -28,6 +28,8 @@ and each owns what follows the arrow)::
                                                                                the autopilot, the session saver
     vamen-render         render.worker: renders the next bars (torch)      -> the loop slots
     vamen-encode         render.encoder: /vamen/encode reads and encodes (torch) -> nothing shared
+    vamen-listen         render.listener: cuts each bar of --input, encodes it (torch) -> the command queue
+    vamen-input-meter    render.listener: the input's level and clipping, its recorder -> figures only
     sound card callback  audio.player.fill (PortAudio's thread)            -> copies only: no locks held
                          long, no allocation, no logging, no torch
       or vamen-timer     audio.output: the same fill on a timer when there is no sound card
@@ -42,7 +44,7 @@ and each owns what follows the arrow)::
       vamen-supercollider
     vamen-metrics        ops.metrics: Prometheus /metrics                  -> reads figures only
 
-Who touches torch: the render and encode threads, and the main thread while
+Who touches torch: the render, encode and listen threads, and the main thread while
 the model loads. The control thread hands the encoder files and takes back
 latent points as commands; it never runs the model itself.
 """

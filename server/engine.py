@@ -197,12 +197,15 @@ class Engine(Conductor):
         # leaves the collector only what the performance itself creates.
         gc.collect()
         gc.freeze()
+        # the input's recording begins where the output's does, so the two line up
+        heard_from = self.input.written if self.input is not None else 0
         self.output = make_output(self.player).start()
         self.clock = clock.start(self, background)
         if background:
             if self.input is not None:
                 self.listener = Listener(self.input, lambda: float(self.output.latency or 0.0),
-                                         self._encode_bar, self.commands, self.input_recorder).start()
+                                         self._encode_bar, self.commands, self.input_recorder,
+                                         since=heard_from).start()
             self.encoder = EncodeWorker(self._encode, self.commands).start()
             self.worker.start()
             self._thread = threading.Thread(target=self._control_loop, name="vamen-control",
@@ -361,8 +364,9 @@ class Engine(Conductor):
         if self.web is not None:
             self.web.close()
             self.web.spectrograms.close()
-        for part in (self.listener, self.input, self.encoder, self.metrics, getattr(self, "worker", None),
-                     *self.sinks, self.output, self.recorder, self.input_recorder, self.cpu_awake):
+        # the input stops listening when the output stops playing, so the two recordings end together
+        for part in (self.encoder, self.metrics, getattr(self, "worker", None), *self.sinks, self.output,
+                     self.listener, self.input, self.recorder, self.input_recorder, self.cpu_awake):
             if part is not None:
                 part.close()
         if getattr(self, "control", None) is not None:

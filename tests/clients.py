@@ -112,3 +112,21 @@ def alert_command(out) -> str:
     note = [sys.executable, "-c",
             "import sys; open(sys.argv[1], 'a').write(sys.argv[2] + ': ' + sys.argv[3] + '\\n')", str(out)]
     return " ".join(shlex.quote(a) for a in note)
+
+
+def children(pid: int, module: str) -> list[int]:
+    """PIDs of ``pid``'s child processes running ``python -m module`` (vamen's audio processes)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                parent = int(fh.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                cmd = fh.read()
+        except OSError:
+            continue
+        if parent == pid and module.encode() in cmd:
+            found.append(int(entry))
+    return found

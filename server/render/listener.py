@@ -36,8 +36,11 @@ listener's own thread then:
    queue: the control thread lands it on the next bar line it can still
    change, and the audio follows it as far as ``/vamen/follow`` says.
 
-Between bars it keeps the input's level and clipping count for
-``/vamen/state`` and feeds the input's recorder (``--record``).
+A thread of its own (``vamen-input-meter``) keeps the input's level and
+clipping count for ``/vamen/state`` and feeds the input's recorder
+(``--record``), so an encode, or the first one's seconds of warming up,
+never holds them up: the recorder takes a few seconds at once, and what it
+could not take would be missing from the recording.
 """
 from __future__ import annotations
 
@@ -91,10 +94,14 @@ class Listener:
         The command queue the control thread reads.
     recorder : WavRecorder, optional
         Gets every input frame (``--record``).
+    since : int, optional
+        The first input frame to meter and record (the input's frame count when
+        the output started, so the two recordings begin together); default: now.
     """
 
     def __init__(self, source, output_latency: Callable[[], float],
-                 encode: Callable[[np.ndarray, int], np.ndarray], results: queue.Queue, recorder=None):
+                 encode: Callable[[np.ndarray, int], np.ndarray], results: queue.Queue, recorder=None,
+                 since: int | None = None):
         self.source = source
         self.output_latency = output_latency
         self.encode = encode
@@ -110,14 +117,16 @@ class Listener:
         self.clipped = 0
         self.error = ""
         self._peaks: list[tuple[float, float]] = []
-        self._scanned = source.written
+        self._scanned = source.written if since is None else min(int(since), source.written)
         self._jobs: queue.Queue = queue.Queue(maxsize=4)
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
 
     def start(self) -> "Listener":
-        self._thread = threading.Thread(target=self._run, name="vamen-listen", daemon=True)
-        self._thread.start()
+        for target, name in ((self._meter, "vamen-input-meter"), (self._run, "vamen-listen")):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
         return self
 
     # -- the control thread's side ---------------------------------------------------
@@ -146,7 +155,6 @@ class Listener:
             self.error = f"cannot encode the input: {type(exc).__name__}: {exc}"
         pending: tuple | None = None
         while not self._stop.wait(POLL):
-            self._scan()
             if pending is None:
                 try:
                     pending = self._cut(*self._jobs.get_nowait())
@@ -218,6 +226,10 @@ class Listener:
         block[fill] = before[fill]
         return int(np.count_nonzero(fill))
 
+    def _meter(self) -> None:
+        while not self._stop.wait(POLL):
+            self._scan()
+
     def _scan(self) -> None:
         """Level, clipping and the recorder, over the frames written since the last look."""
         written = self.source.written
@@ -253,6 +265,6 @@ class Listener:
 
     def close(self) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        for thread in self._threads:
+            thread.join(timeout=5)
+        self._threads = []

@@ -13,7 +13,7 @@ import time
 import numpy as np
 import pytest
 
-from clients import alert_command
+from clients import alert_command, children
 from jackd import record
 from test_serve_jack import assert_continuous, served_on_jack
 from waiting import wait_for
@@ -23,20 +23,7 @@ RATE = 48000
 
 def audio_children(pid: int) -> list[int]:
     """PIDs of ``pid``'s audio processes."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as fh:
-                parent = int(fh.read().rsplit(")", 1)[1].split()[1])
-            with open(f"/proc/{entry}/cmdline", "rb") as fh:
-                cmd = fh.read()
-        except OSError:
-            continue
-        if parent == pid and b"vamen.server.audio.audiochild" in cmd:
-            found.append(int(entry))
-    return found
+    return children(pid, "vamen.server.audio.audiochild")
 
 
 def alerting(tmp_path) -> tuple[list, "os.PathLike"]:

@@ -11,27 +11,11 @@ import signal
 import subprocess
 import time
 
+from clients import children
 from test_serve_input import input_children
 from test_serve_jack import served_on_jack
 from waiting import wait_for
 from vamen.server.audio.jackports import parse_lsp
-
-
-def children(pid, module):
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as fh:
-                parent = int(fh.read().rsplit(")", 1)[1].split()[1])
-            with open(f"/proc/{entry}/cmdline", "rb") as fh:
-                cmd = fh.read()
-        except OSError:
-            continue
-        if parent == pid and module.encode() in cmd:
-            found.append(int(entry))
-    return found
 
 
 def disconnect(jack, a, b):

@@ -19,6 +19,7 @@ import time
 import numpy as np
 import pytest
 
+from clients import children
 from jackd import record
 from oscclient import message
 from test_serve_jack import served_on_jack
@@ -279,20 +280,7 @@ def test_the_input_is_recorded_beside_the_output(followed, jack, tmp_path):
 
 
 def input_children(pid):
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as fh:
-                parent = int(fh.read().rsplit(")", 1)[1].split()[1])
-            with open(f"/proc/{entry}/cmdline", "rb") as fh:
-                cmd = fh.read()
-        except OSError:
-            continue
-        if parent == pid and b"vamen.server.audio.inputchild" in cmd:
-            found.append(int(entry))
-    return found
+    return children(pid, "vamen.server.audio.inputchild")
 
 
 def test_an_input_that_goes_away_is_survived_and_comes_back(jack, tiny_model, tmp_path):
