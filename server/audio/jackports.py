@@ -12,10 +12,10 @@ the client's connections every few seconds while it is healthy (``jack_lsp
 its ports' connections what they were: the ones it had back (where the
 other end is still there), and PortAudio's own that it did not have undone.
 
-When the JACK server itself went away, the other clients went with it, and
-there is nothing to give back to; what was kept stays kept until the
-ports it names are there again. Where ``jack_lsp`` is missing this does
-nothing.
+A connection whose other end has gone by then (its client quit, or the
+JACK server itself went away and took the other clients with it) is named in
+the log as not reconnected, and from then on what the new client has is
+what is kept. Where ``jack_lsp`` is missing this does nothing.
 """
 from __future__ import annotations
 
