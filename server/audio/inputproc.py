@@ -256,7 +256,12 @@ class ProcessInput:
             self.kept.pause()
         lost = time.monotonic()
         code = self._proc.poll() if self._proc is not None else None
-        why = "the device went away" if code in (3, None) else f"the audio input process ended ({code})"
+        if code is None and self.status[ic.STATE] == ic.RUNNING:
+            why = "the audio input process stopped advancing (hung, or its device stopped calling back)"
+        elif code in (3, None):
+            why = "the device went away"
+        else:
+            why = f"the audio input process ended ({code})"
         self.error = f"audio input lost: {why}"
         log.warning("audio input lost (%s); the output plays on, retrying until it is back", why)
         self._kill()
