@@ -19,7 +19,9 @@ spectrum: an attack spread over three frames, or a gap that does not fall
 silent, differs from the real loop's change at every frame it touches.
 ``balance`` compares each band's energy over the whole bar, in the power
 domain, so the hats' share of the bar counts even where their place is a
-guess.
+guess. ``convergence`` is the magnitudes' spectral convergence (linear, so
+the loud bins weigh most, as they do for the ear and for ``vamen eval``);
+training and fitting both add a share of it.
 """
 from __future__ import annotations
 

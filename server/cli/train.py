@@ -76,6 +76,9 @@ def _say_resuming(step: int, epoch: int) -> None:
 @click.option("--balance", type=FiniteRange(min=0), default=0.0, show_default=True,
               help="Weight of a loss on each band's energy over the bar: brighter prior draws, "
                    "hits less in place (0.5 tried; off by default).")
+@click.option("--convergence", type=FiniteRange(min=0), default=0.0, show_default=True,
+              help="Weight of the magnitudes' spectral convergence (the loud bins' error, "
+                   "linear, as `vamen eval` scores it) beside the log-spectral loss.")
 @click.option("--sample-rate", type=click.Choice(["22050", "44100", "48000"]), default="44100",
               show_default=True, help="The model's sample rate (new models only).")
 @click.option("--features", type=click.Choice(["linear", "mel"]), default="linear",
@@ -87,7 +90,7 @@ def _say_resuming(step: int, epoch: int) -> None:
 @click.option("--half", is_flag=True, help="Store the final weights as float16 (half the size).")
 @click.option("--no-report", is_flag=True, help="Skip the report folder next to the model.")
 def command(data_dir, out, epochs, latent_dim, channels, batch_size, lr, lr_warmup, beta, free_bits, flux,
-            balance, sample_rate, features, seed, device, resume, half, no_report):
+            balance, convergence, sample_rate, features, seed, device, resume, half, no_report):
     """Train a model on DATA_DIR (wav, flac, aiff, ogg, mp3; cut into bars)."""
     import torch
 
@@ -98,7 +101,7 @@ def command(data_dir, out, epochs, latent_dim, channels, batch_size, lr, lr_warm
         _check_resume(out, {"latent_dim": latent_dim, "channels": channels,
                             "sample_rate": int(sample_rate), "features": features})
     options = TrainOptions(epochs=epochs, batch_size=batch_size, learning_rate=lr, lr_warmup=lr_warmup, beta=beta,
-                           free_bits=free_bits, flux=flux, balance=balance,
+                           free_bits=free_bits, flux=flux, balance=balance, convergence=convergence,
                            seed=seed)
     legacy = {} if features == "linear" else {"db_min": -80.0, "db_max": 30.0}
     config = None if resume else LoopConfig(latent_dim=latent_dim, channels=channels,

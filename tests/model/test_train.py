@@ -52,11 +52,13 @@ def test_cli_trains_with_progress_and_writes_a_report(synth_dir, tmp_path):
     out = tmp_path / "cli.pt"
     run = subprocess.run([sys.executable, "-m", "vamen.server.cli", "train", str(synth_dir),
                           "--out", str(out), "--epochs", "1", "--channels", "16",
-                          "--latent-dim", "8", "--batch-size", "8"],
+                          "--latent-dim", "8", "--batch-size", "8", "--convergence", "0.25"],
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     assert "training" in run.stderr and "epoch 1/1" in run.stderr
     assert "saved" in run.stdout
+    # the recipe is in the checkpoint, so a model says how it was trained
+    assert checkpoint.load(out)["meta"]["options"]["convergence"] == 0.25
     report = out.with_name("cli-report")
     figures = json.loads((report / "report.json").read_text())
     assert figures["history"][0]["epoch"] == 1 and "active_dims" in figures
@@ -169,3 +171,21 @@ def test_the_rate_settles_and_the_balance_hears_energy_not_timing(synth_dir, tmp
     darker = smeared.clone()
     darker[:, 1, :] -= 10.0 / span  # the hats 10 dB down: the air is gone
     assert float((trainer.hearing.balance(darker) - trainer.hearing.balance(hats))[0, 1]) == pytest.approx(-10.0 / span, abs=1e-4)
+
+
+def test_the_convergence_term_hears_the_loud_bins_the_log_loss_weighs_alike():
+    """A kick's body 6 dB short costs as much as a quiet hiss 6 dB short in log units;
+    what a listener (and spectral convergence) hears is the kick."""
+    from vamen.model.hearing import Hearing
+
+    config = LoopConfig(channels=16, latent_dim=8, features="mel")
+    hearing = Hearing(config)
+    span = config.db_max - config.db_min
+    target = torch.full((1, 2, 32), 0.3)
+    target[:, 0] = 0.9  # a loud band (the kick's body) and a quiet one
+    short_body, short_hiss = target.clone(), target.clone()
+    short_body[:, 0] -= 6.0 / span
+    short_hiss[:, 1] -= 6.0 / span
+    log_body, log_hiss = hearing.loss(short_body, target), hearing.loss(short_hiss, target)
+    assert float(log_body) == pytest.approx(float(log_hiss), rel=1e-4)
+    assert float(hearing.convergence(short_body, target)) > 10 * float(hearing.convergence(short_hiss, target))
