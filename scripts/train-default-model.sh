@@ -16,7 +16,7 @@ rm -rf "$work"
 mkdir -p "$work"
 $VAMEN dataset recorded "$work/breaks" --count 1600 --seed 0
 $VAMEN train "$work/breaks" --out "$work/vamen-default.pt" --epochs "$EPOCHS" --seed 0 \
-  --latent-dim 32 --channels 128 --half
+  --latent-dim 32 --channels 128 --half --convergence 0.25
 cp "$work/vamen-default.pt" model/default/vamen-default.pt
 mkdir -p model/default/report
 cp "$work"/vamen-default-report/* model/default/report/
