@@ -25,7 +25,9 @@ write_dataset   a folder of one-bar loops as 16-bit WAV files, with a manifest
 """
 from __future__ import annotations
 
+import functools
 import json
+import multiprocessing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -233,8 +235,30 @@ def licence_note(folder: Path) -> str:
             f"licence per {COPYRIGHT}: {', '.join(sorted(licences))}")
 
 
+def _write_loop(bank: SampleBank, out: Path, seed: int, chops: float, i: int) -> Path:
+    """Write loop ``i`` of the corpus ``seed``: it follows from ``(seed, i)`` alone."""
+    import soundfile as sf
+
+    from .synth import loop_seed, synth_break
+
+    s = loop_seed(seed, i)
+    rng = np.random.default_rng(s)
+    if rng.random() < chops:
+        name, tempo, bar = bank.bars[int(rng.integers(len(bank.bars)))]
+        audio = rechop_bar(bar, rng)
+        tempo = tempo * len(bar) / len(audio)
+        path = out / f"chop-{i:05d}-{name.replace('#', '.')}-{tempo:.2f}bpm.wav"
+    else:
+        audio, info = synth_break(s, sample_rate=bank.sample_rate, kit=bank.kit)
+        tempo = info.tempo
+        path = out / f"kit-{i:05d}-{info.pattern}-{tempo:.2f}bpm.wav"
+    sf.write(path, _level(tone(audio, rng, bank.sample_rate), rng), bank.sample_rate,
+             subtype="PCM_16")
+    return path
+
+
 def write_dataset(out_dir: str | Path, count: int, seed: int = 0, *, sample_rate: int = 44100,
-                  chops: float = 0.4, folder: str | Path | None = None,
+                  chops: float = 0.4, folder: str | Path | None = None, jobs: int = 1,
                   progress: Callable[[int], None] | None = None) -> list[Path]:
     """Write ``count`` one-bar loops of recorded drums as 16-bit WAV files.
 
@@ -253,6 +277,9 @@ def write_dataset(out_dir: str | Path, count: int, seed: int = 0, *, sample_rate
     chops : float in [0, 1]
     folder : path, optional
         Where the recordings are; default ``/usr/share/sonic-pi/samples``.
+    jobs : int >= 1
+        Processes that write loops at once. Each loop follows from
+        ``(seed, i)`` alone, so the files are the same for any ``jobs``.
     progress : callable, optional
         Called with 1 after each file.
 
@@ -265,30 +292,25 @@ def write_dataset(out_dir: str | Path, count: int, seed: int = 0, *, sample_rate
     VamenError
         The recordings are missing (names the package to install).
     """
-    import soundfile as sf
-
-    from .synth import loop_seed, synth_break
-
     bank = SampleBank.load(folder, sample_rate)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    write = functools.partial(_write_loop, bank, out, seed, chops)
     paths = []
-    for i in range(count):
-        s = loop_seed(seed, i)
-        rng = np.random.default_rng(s)
-        if rng.random() < chops:
-            name, tempo, bar = bank.bars[int(rng.integers(len(bank.bars)))]
-            audio = rechop_bar(bar, rng)
-            tempo = tempo * len(bar) / len(audio)
-            path = out / f"chop-{i:05d}-{name.replace('#', '.')}-{tempo:.2f}bpm.wav"
-        else:
-            audio, info = synth_break(s, sample_rate=sample_rate, kit=bank.kit)
-            tempo = info.tempo
-            path = out / f"kit-{i:05d}-{info.pattern}-{tempo:.2f}bpm.wav"
-        sf.write(path, _level(tone(audio, rng, sample_rate), rng), sample_rate, subtype="PCM_16")
-        paths.append(path)
-        if progress is not None:
-            progress(1)
+    if jobs <= 1:
+        done = map(write, range(count))
+    else:
+        # forked workers share the bank read above; imap keeps loop order
+        pool = multiprocessing.get_context("fork").Pool(min(jobs, count))
+        done = pool.imap(write, range(count), chunksize=4)
+    try:
+        for path in done:
+            paths.append(path)
+            if progress is not None:
+                progress(1)
+    finally:
+        if jobs > 1:
+            pool.terminate()
     # training copies this into the checkpoint, so a model says what it learnt from
     (out / "vamen-dataset.json").write_text(json.dumps({
         "generator": "vamen dataset recorded", "seed": seed, "count": count,

@@ -94,9 +94,11 @@ def synth(out_dir: Path, count: int, seed: int, sample_rate: int, as_json: bool)
                    "break patterns played on recorded one-shots.")
 @click.option("--samples", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder of the recordings (default: /usr/share/sonic-pi/samples).")
+@click.option("--jobs", "-j", type=int, default=1, show_default=True,
+              help="Processes writing loops at once; the files are the same for any number.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary instead of a line.")
 def recorded(out_dir: Path, count: int, seed: int, sample_rate: int, chops: float,
-             samples: Path | None, as_json: bool) -> None:
+             samples: Path | None, jobs: int, as_json: bool) -> None:
     """Write COUNT one-bar loops of real recorded drums (CC0) to OUT_DIR.
 
     Re-chops of the recorded breaks (chop-00017-loop_amen.1-137.42bpm.wav) and
@@ -104,6 +106,8 @@ def recorded(out_dir: Path, count: int, seed: int, sample_rate: int, chops: floa
     from Debian's sonic-pi-samples, every file of which is CC0.
     """
     _check(out_dir, count, seed, sample_rate)
+    if not 1 <= jobs <= 256:
+        raise VamenError(f"--jobs must be 1..256, not {jobs}")
     from vamen.model.recorded import find_samples, write_dataset
 
     find_samples(samples)  # one line naming the package, before any folder is made
@@ -114,7 +118,7 @@ def recorded(out_dir: Path, count: int, seed: int, sample_rate: int, chops: floa
     with click.progressbar(length=count, label="recording", file=sys.stderr) as bar:
         try:
             paths = write_dataset(out_dir, count, seed, sample_rate=sample_rate, chops=chops,
-                                  folder=samples, progress=bar.update)
+                                  folder=samples, jobs=jobs, progress=bar.update)
         except OSError as exc:
             raise VamenError(f"cannot write to {out_dir}: {exc.strerror or exc}") from exc
     chopped = sum(p.name.startswith("chop-") for p in paths)

@@ -32,8 +32,10 @@ def test_the_recorded_breaks_are_cut_into_whole_bars_at_their_tempo(sample_bank)
 
 def test_a_dataset_is_reproducible_and_holds_both_kinds(sample_bank, tmp_path):
     a = write_dataset(tmp_path / "a", 12, seed=3, folder=sample_bank.folder)
-    b = write_dataset(tmp_path / "b", 12, seed=3, folder=sample_bank.folder)
+    # written by three processes at once: the same files, in the same order
+    b = write_dataset(tmp_path / "b", 12, seed=3, folder=sample_bank.folder, jobs=3)
     assert [p.name for p in a] == [p.name for p in b]
+    assert sorted(p.name for p in (tmp_path / "b").glob("*.wav")) == sorted(p.name for p in a)
     assert all(np.array_equal(sf.read(x)[0], sf.read(y)[0]) for x, y in zip(a, b))
     kinds = {p.name.split("-")[0] for p in a}
     assert kinds == {"chop", "kit"}
@@ -67,6 +69,16 @@ def test_missing_recordings_are_one_line_naming_the_package(tmp_path):
     assert run.returncode == 2
     lines = run.stderr.strip().splitlines()
     assert len(lines) == 1 and "no CC0 drum recordings" in lines[0], run.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_bad_jobs_count_is_one_line_and_writes_nothing(tmp_path):
+    run = subprocess.run([sys.executable, "-m", "vamen.server.cli", "dataset", "recorded",
+                          str(tmp_path / "out"), "--jobs", "0"],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--jobs" in lines[0], run.stderr
     assert not (tmp_path / "out").exists()
 
 
