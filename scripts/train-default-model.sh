@@ -14,7 +14,8 @@ work=${WORK:-build/default-model}
 EPOCHS=${EPOCHS:-80}
 rm -rf "$work"
 mkdir -p "$work"
-$VAMEN dataset recorded "$work/breaks" --count 1600 --seed 0
+# the same files for any --jobs: each loop follows from (seed, index) alone
+$VAMEN dataset recorded "$work/breaks" --count 1600 --seed 0 --jobs "${JOBS:-$(nproc)}"
 $VAMEN train "$work/breaks" --out "$work/vamen-default.pt" --epochs "$EPOCHS" --seed 0 \
   --latent-dim 32 --channels 128 --half --convergence 0.25
 cp "$work/vamen-default.pt" model/default/vamen-default.pt
