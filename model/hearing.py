@@ -30,6 +30,9 @@ import torch
 from .config import LoopConfig
 
 MEL_BANDS = 128
+#: Where a decoded spectrum is capped before it is heard in the power domain,
+#: in spans above ``db_min`` (1.5 spans: 60 dB above ``db_max`` by default).
+OVERSHOOT = 1.5
 
 
 def flux(spec: torch.Tensor) -> torch.Tensor:
@@ -66,7 +69,11 @@ class Hearing:
 
             fb = librosa.filters.mel(sr=c.sample_rate, n_fft=c.n_fft, n_mels=MEL_BANDS)
             self._fb = torch.from_numpy(fb).to(self._device)
-        power = torch.pow(10.0, (spec * self.span + c.db_min) / 10.0)
+        # A decoder that overshoots by 3.8 spans (385 dB) makes the power
+        # overflow float32 and the loss infinite for every batch; on CUDA the
+        # default recipe did at step 643 and stopped. Capped 60 dB above
+        # db_max, the power stays finite and the L1 terms pull such bins back.
+        power = torch.pow(10.0, (spec.clamp(max=OVERSHOOT) * self.span + c.db_min) / 10.0)
         return 10.0 * torch.log10(self._fb @ power + 1e-10) / self.span
 
     def balance(self, heard: torch.Tensor) -> torch.Tensor:

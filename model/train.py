@@ -108,10 +108,10 @@ class TrainingInterrupted(VamenError):
 
 
 class TrainingDiverged(VamenError):
-    """The loss stayed NaN or infinite; the weights were never updated with it."""
+    """The loss or its gradient stayed NaN or infinite; the weights were never updated with it."""
 
 
-# steps in a row whose loss is not finite before training gives up
+# steps in a row whose loss or gradient is not finite before training gives up
 MAX_BAD_STEPS = 20
 
 
@@ -213,9 +213,12 @@ class Trainer:
         return rising * o.learning_rate * (
             o.lr_floor + (1.0 - o.lr_floor) * 0.5 * (1.0 + math.cos(math.pi * done)))
 
-    def _all_finite(self, loss: torch.Tensor) -> bool:
-        """Whether the loss is finite in every process (all skip the step together)."""
-        finite = torch.isfinite(loss.detach()).to(torch.float32).reshape(1)
+    def _all_finite(self, value: torch.Tensor) -> bool:
+        """Whether ``value`` (a loss, a gradient's norm) is finite in every process.
+
+        All processes then skip the step together.
+        """
+        finite = torch.isfinite(value.detach()).to(torch.float32).reshape(1)
         if self.world > 1:
             import torch.distributed as dist
 
@@ -272,19 +275,26 @@ class Trainer:
                     for group in self.optim.param_groups:
                         group["lr"] = self.lr_now()
                     loss, rec, kl = self._loss(mel.to(self.device))
-                    if not self._all_finite(loss):
+                    finite = self._all_finite(loss)
+                    if finite:
+                        self.optim.zero_grad(set_to_none=True)
+                        loss.backward()
+                        norm = torch.nn.utils.clip_grad_norm_(self.vae.parameters(), 5.0)
+                        # a finite loss can still have a gradient that is not (the
+                        # norm of an exact zero, say): clipping would then spread the
+                        # NaN into every weight
+                        finite = self._all_finite(norm)
+                    if not finite:
                         # one bad batch must not poison the weights (or Adam's moments)
                         self.bad_steps += 1
                         bad_run += 1
                         if bad_run >= MAX_BAD_STEPS:
                             raise TrainingDiverged(
-                                f"the loss was not finite for {bad_run} steps in a row at step "
-                                f"{self.step}; train again with a lower --lr or a longer --lr-warmup")
+                                f"the loss or its gradient was not finite for {bad_run} steps in a "
+                                f"row at step {self.step}; train again with a lower --lr or a "
+                                f"longer --lr-warmup")
                         continue
                     bad_run = 0
-                    self.optim.zero_grad(set_to_none=True)
-                    loss.backward()
-                    torch.nn.utils.clip_grad_norm_(self.vae.parameters(), 5.0)
                     self.optim.step()
                     self.step += 1
                     sums += (float(loss.detach()), rec * db_span, kl)
