@@ -30,9 +30,6 @@ import torch
 from .config import LoopConfig
 
 MEL_BANDS = 128
-#: Where a decoded spectrum is capped before it is heard in the power domain,
-#: in spans above ``db_min`` (1.5 spans: 60 dB above ``db_max`` by default).
-OVERSHOOT = 1.5
 
 
 def flux(spec: torch.Tensor) -> torch.Tensor:
@@ -69,12 +66,7 @@ class Hearing:
 
             fb = librosa.filters.mel(sr=c.sample_rate, n_fft=c.n_fft, n_mels=MEL_BANDS)
             self._fb = torch.from_numpy(fb).to(self._device)
-        # A decoder that overshoots by 3.8 spans (385 dB) makes the power
-        # overflow float32 and the loss infinite for every batch: the likeliest
-        # cause of the default recipe's stop at step 643 on CUDA (README,
-        # "The default model"). Capped 60 dB above db_max, the power stays
-        # finite and the L1 terms pull such bins back.
-        power = torch.pow(10.0, (spec.clamp(max=OVERSHOOT) * self.span + c.db_min) / 10.0)
+        power = torch.pow(10.0, (spec * self.span + c.db_min) / 10.0)
         return 10.0 * torch.log10(self._fb @ power + 1e-10) / self.span
 
     def balance(self, heard: torch.Tensor) -> torch.Tensor:

@@ -156,22 +156,6 @@ def test_a_gradient_that_is_not_a_number_is_skipped_and_training_goes_on(synth_d
     assert trainer.history.epochs[-1]["nonfinite_steps"] == 3
 
 
-def test_a_decoder_that_overshoots_is_pulled_back_not_given_up_on(synth_dir, tmp_path):
-    """What stopped the default recipe on CUDA at step 643: decoded spectra far above
-    the top of the range overflowed the loss's power domain for every batch."""
-    from vamen.model.train import Trainer
-
-    assert SMALL.features == "linear"  # the default: the loss hears it through mel bands
-    trainer = Trainer(load_folder(synth_dir, SMALL), tmp_path / "m.pt", SMALL,
-                      TrainOptions(epochs=2, batch_size=4))
-    with torch.no_grad():
-        trainer.vae.decoder[-1].bias.fill_(5.0)  # every bin 5 spans up: 530 dB
-    trainer.run()
-    assert trainer.bad_steps == 0 and trainer.step == 2 * trainer.steps_per_epoch
-    assert all(torch.isfinite(v).all() for v in trainer.vae.state_dict().values())
-    assert float(trainer.vae.decoder[-1].bias.detach().mean()) < 5.0  # on its way back
-
-
 def test_holdout_split_is_stable():
     names = [f"loop-{i}" for i in range(400)]
     train, held = split_holdout(names, 0.05)
