@@ -297,19 +297,15 @@ def write_dataset(out_dir: str | Path, count: int, seed: int = 0, *, sample_rate
     out.mkdir(parents=True, exist_ok=True)
     write = functools.partial(_write_loop, bank, out, seed, chops)
     paths = []
-    if jobs <= 1:
-        done = map(write, range(count))
-    else:
-        # forked workers share the bank read above; imap keeps loop order
-        pool = multiprocessing.get_context("fork").Pool(min(jobs, count))
-        done = pool.imap(write, range(count), chunksize=4)
+    # forked workers share the bank read above; imap keeps loop order
+    pool = multiprocessing.get_context("fork").Pool(min(jobs, count)) if jobs > 1 else None
     try:
-        for path in done:
+        for path in (pool.imap(write, range(count), chunksize=4) if pool else map(write, range(count))):
             paths.append(path)
             if progress is not None:
                 progress(1)
     finally:
-        if jobs > 1:
+        if pool is not None:
             pool.terminate()
     # training copies this into the checkpoint, so a model says what it learnt from
     (out / "vamen-dataset.json").write_text(json.dumps({
