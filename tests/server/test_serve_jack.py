@@ -106,15 +106,24 @@ def test_sigterm_stops_cleanly_with_exit_0(jack, tiny_model, tmp_path):
 
 
 def test_quantise_1_lands_on_the_next_beat_within_a_block(jack, tiny_model, tmp_path):
+    import torch
     from jackd import Recording
 
     from vamen.model.loopmodel import LoopModel
-    from vamen.server.render.worker import HEADROOM
+    from vamen.server.render.worker import HEADROOM, RENDER_THREADS
 
     s = served_on_jack(jack, tiny_model, tmp_path, "--quantize", 1)
     try:
         model = LoopModel.load(tiny_model, "cpu")
-        (loop,), _ = model.render(model.prior[0][None], sample_rate=RATE)  # where it starts
+        # rendered on one torch thread, as the server's worker renders: with more,
+        # a render on a busy machine can come out a float apart, which
+        # Griffin-Lim carries to a few per cent of the waveform
+        threads = torch.get_num_threads()
+        torch.set_num_threads(RENDER_THREADS)
+        try:
+            (loop,), _ = model.render(model.prior[0][None], sample_rate=RATE)  # where it starts
+        finally:
+            torch.set_num_threads(threads)
         peak = np.abs(loop).max()
         loop = loop * (HEADROOM / peak) if peak > HEADROOM else loop  # as the worker plays it
         n = len(loop)
