@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import math
+import os
 import queue
 import sys
 import threading
@@ -69,6 +70,7 @@ class Engine(Conductor):
         self.output = None
         self.audio_process = None  # the sound card's child process (vamen.server.audio.audioproc)
         self.cpu_awake = None  # the PM QoS request of --keep-cpu-awake
+        self.cpus_before = None  # vamen's CPUs before --audio-cpus moved it off the sound's
         self.recorder = None
         self.input = None  # the live input's child process (vamen.server.audio.inputproc), with --input
         self.listener = None  # cuts and encodes the input bar by bar (vamen.server.render.listener)
@@ -104,6 +106,8 @@ class Engine(Conductor):
             self.cpu_awake = CpuAwake()
             if (why := self.cpu_awake.start()) is not None:
                 o.notes.append(why)
+        if o.audio_cpus:
+            self._keep_off(o.audio_cpus)
         # The audio callback is Python and needs the GIL every block (5 ms at
         # 256 frames); by default a busy thread keeps it for up to 5 ms. A
         # shorter interval cut xruns under a saturated CPU from 15 to 2 in 12 s.
@@ -213,6 +217,19 @@ class Engine(Conductor):
             self._thread.start()
         return self
 
+    def _keep_off(self, audio_cpus: str) -> None:
+        """Every thread of vamen on the CPUs ``--audio-cpus`` leaves it; the audio children
+        pin themselves to the others (:mod:`vamen.server.audio.cpus`)."""
+        from .audio.cpus import format_cpus, pin, split_cpus
+
+        before = frozenset(os.sched_getaffinity(0))
+        _, rest = split_cpus(audio_cpus, before)
+        if pin(os.getpid(), rest):
+            self.cpus_before = before
+        else:
+            self.options.notes.append(f"could not move vamen to CPUs {format_cpus(rest)}; "
+                                      "it runs where it was")
+
     def start_web(self, host: str = "127.0.0.1", port: int = 0):
         """Serve the web page (:mod:`vamen.server.web`) with OSC's allow-list and limits; returns it."""
         from .web.server import WebServer
@@ -258,7 +275,8 @@ class Engine(Conductor):
         """Start listening to ``--input``; a missing device stops the start in one line."""
         from .audio.inputproc import ProcessInput
 
-        self.input = ProcessInput(name, self.sample_rate, self.options.blocksize or 256)
+        self.input = ProcessInput(name, self.sample_rate, self.options.blocksize or 256,
+                                  cpus=self.options.audio_cpus)
         try:
             self.input.start()
         except Exception:
@@ -328,6 +346,12 @@ class Engine(Conductor):
                 figures.update(part.health())
         figures.update(self.autopilot.state(self.now_beat()) if self.autopilot is not None else off_state())
         figures["cpu_awake"] = int(self.cpu_awake is not None and self.cpu_awake.holding)
+        if self.options.audio_cpus:  # where the audio process really runs, not what was asked
+            from .audio.cpus import cpus_of, format_cpus
+
+            pid = getattr(self.audio_process, "pid", None)
+            held = cpus_of(pid) if pid else None
+            figures["audio_cpus"] = format_cpus(held) if held else ""
         return figures
 
     def next_bar_at(self) -> str:
@@ -369,6 +393,11 @@ class Engine(Conductor):
                      self.listener, self.input, self.recorder, self.input_recorder, self.cpu_awake):
             if part is not None:
                 part.close()
+        if self.cpus_before is not None:  # a bench or a test goes on in this process
+            from .audio.cpus import pin
+
+            pin(os.getpid(), self.cpus_before)
+            self.cpus_before = None
         if getattr(self, "control", None) is not None:
             self.save_session()  # the latest: a change asked for just before the stop counts
 

@@ -130,6 +130,13 @@ def _size(value):
     return parse_size(value)
 
 
+def _audio_cpus(text) -> str:
+    from .audio.cpus import split_cpus
+
+    split_cpus(str(text))  # ValueError names the bad CPU
+    return str(text)  # the file may give one CPU as a number
+
+
 def _folders(paths: tuple[Path, ...]) -> tuple[Path, ...]:
     for path in paths:
         if not Path(path).expanduser().is_dir():
@@ -204,6 +211,10 @@ RULES: tuple[Rule, ...] = (
     Rule("keep_cpu_awake", bool, False, "Ask Linux (PM QoS, /dev/cpu_dma_latency) to keep the CPUs out of "
          "deep sleep while playing: fewer underruns, more power. Needs root or a udev rule: "
          'KERNEL=="cpu_dma_latency", GROUP="audio", MODE="0660".'),
+    Rule("audio_cpus", str, None, "CPUs kept for the sound, written as taskset writes them (1, 2-3): "
+         "vamen's audio process runs there, its renderer, OSC and web page on the others. Pin the JACK "
+         "server and scsynth there too (taskset -c 1 jackd ...) [default: any CPU].", check=_audio_cpus,
+         metavar="CPUS", also=(int,)),
     Rule("on_alert", str, None, "Run this command on each alert (dead air, device lost or back, audio "
          "process replaced, memory): the kind and the message are its last two arguments and in "
          "$VAMEN_ALERT_KIND and $VAMEN_ALERT_MESSAGE. At most once a minute a kind; killed after 10 s."),

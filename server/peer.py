@@ -284,6 +284,21 @@ class Peer:
             raise
         return self
 
+    def follow(self, player: int | None) -> dict:
+        """Run on the CPUs process ``player`` runs on; where each of the three runs then.
+
+        Returns ``{"player": "1", "peer": "1", "vamen": "0"}`` (CPU lists; "" for one
+        that is gone or was not given)."""
+        from .audio.cpus import cpus_of, format_cpus, pin
+
+        mine = self.pid
+        where = cpus_of(player) if player else None
+        if where and mine:
+            pin(mine, where)
+        found = {"player": where, "peer": cpus_of(mine) if mine else None,
+                 "vamen": frozenset(os.sched_getaffinity(0))}
+        return {k: format_cpus(v) if v else "" for k, v in found.items()}
+
     @property
     def pid(self) -> int | None:
         proc = self._proc

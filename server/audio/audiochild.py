@@ -41,6 +41,7 @@ from multiprocessing.connection import Connection
 
 import numpy as np
 
+from .cpus import keep_to
 from .recorder import write_wrapped
 
 # status slots (float64 each; integers are exact to 2**53)
@@ -212,8 +213,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rate", type=int, default=0, help="required sample rate (0: the device's)")
     ap.add_argument("--blocksize", type=int, default=256)
     ap.add_argument("--jack-name", default="vamen")
+    ap.add_argument("--cpus", default=None, help="CPUs to run on (--audio-cpus)")
     args = ap.parse_args(argv)
     conn = Connection(args.fd)
+    keep_to(args.cpus)  # first: the threads PortAudio and libjack start take its CPUs
     sys.setswitchinterval(0.0005)  # the callback never waits long for the GIL
     _nice()
     from .devices import DeviceError, find_output, rescan_audio, set_jack_client_name

@@ -185,8 +185,10 @@ class ProcessOutput:
         The JACK client's name (JACK numbers a second one).
     """
 
-    def __init__(self, device: str | None = None, blocksize: int = 256, jack_name: str = "vamen"):
+    def __init__(self, device: str | None = None, blocksize: int = 256, jack_name: str = "vamen",
+                 cpus: str | None = None):
         self.device = device
+        self.cpus = cpus  # --audio-cpus: the CPUs each child pins itself to
         self.blocksize = blocksize
         self.jack_name = jack_name
         self.sample_rate = 0
@@ -247,6 +249,8 @@ class ProcessOutput:
                "--jack-name", self.jack_name]
         if device is not None:
             cmd += ["--device", str(device)]
+        if self.cpus:
+            cmd += ["--cpus", str(self.cpus)]
         try:
             # libjack and ALSA talk on stderr while they probe and retry; the
             # child reports what matters over the socket instead.

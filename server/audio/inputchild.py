@@ -56,6 +56,7 @@ from multiprocessing.connection import Connection
 
 import numpy as np
 
+from .cpus import keep_to
 from .recorder import write_wrapped
 
 # status slots (float64 each)
@@ -165,8 +166,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rate", type=int, default=0)
     ap.add_argument("--blocksize", type=int, default=256)
     ap.add_argument("--jack-name", default="vamen-in")
+    ap.add_argument("--cpus", default=None, help="CPUs to run on (--audio-cpus)")
     args = ap.parse_args(argv)
     conn = Connection(args.fd)
+    keep_to(args.cpus)  # first: the threads PortAudio and libjack start take its CPUs
     sys.setswitchinterval(0.0005)
     try:
         os.setpriority(os.PRIO_PROCESS, 0, -10)

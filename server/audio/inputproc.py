@@ -57,8 +57,10 @@ class ProcessInput:
         The JACK client's name: its ports read ``vamen-in:in_0``, ``in_1``.
     """
 
-    def __init__(self, device: str, sample_rate: int, blocksize: int = 256, jack_name: str = "vamen-in"):
+    def __init__(self, device: str, sample_rate: int, blocksize: int = 256, jack_name: str = "vamen-in",
+                 cpus: str | None = None):
         self.device = device
+        self.cpus = cpus  # --audio-cpus: the CPUs the child pins itself to
         self.sample_rate = int(sample_rate)
         self.blocksize = blocksize
         self.jack_name = jack_name
@@ -106,6 +108,8 @@ class ProcessInput:
         cmd = [sys.executable, "-m", "vamen.server.audio.inputchild", "--fd", str(child.fileno()),
                "--shm", str(shm), "--device", str(device), "--rate", str(self.sample_rate),
                "--blocksize", str(self.blocksize), "--jack-name", self.jack_name]
+        if self.cpus:
+            cmd += ["--cpus", str(self.cpus)]
         try:
             self._proc = subprocess.Popen(cmd, pass_fds=(child.fileno(), shm), stdin=subprocess.DEVNULL,
                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

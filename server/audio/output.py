@@ -186,7 +186,7 @@ def _soundcard(o) -> OutputChoice:
     from . import audioproc
 
     if audioproc.available():
-        out = audioproc.ProcessOutput(o.device, o.blocksize)
+        out = audioproc.ProcessOutput(o.device, o.blocksize, cpus=o.audio_cpus)
         try:
             rate, name = out.probe(int(o.sample_rate or 0))
         except Exception:

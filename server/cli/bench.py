@@ -151,10 +151,14 @@ def latency(model_path, device, count, blocksize, awake, as_json):
               help="With --sink supercollider: scsynth's HOST:PORT.")
 @click.option("--sclang", default="127.0.0.1:57120", show_default=True,
               help="With --sink supercollider: sclang's HOST:PORT (the patch).")
+@click.option("--audio-cpus", default=None, metavar="CPUS",
+              help="As vamen serve --audio-cpus: vamen's audio process on these CPUs, the rest of "
+                   "vamen on the others. With --peer the peer runs where the player runs (scsynth "
+                   "where it was put: taskset -c CPUS).")
 @awake_option
 @json_option
 def soak(model_path, device, minutes, rate, blocksize, autopilot, page, page_client, peer, jack_log, sink,
-         scsynth, sclang, awake, as_json):
+         scsynth, sclang, audio_cpus, awake, as_json):
     """A noise walk plus an OSC flood: underruns, late loops, memory growth."""
     from vamen.server.bench import bench_soak
 
@@ -169,14 +173,21 @@ def soak(model_path, device, minutes, rate, blocksize, autopilot, page, page_cli
     if sink != "soundcard" and not peer:
         raise click.UsageError("--sink supercollider is measured with --peer (jackd's log says "
                                "how scsynth fared)")
+    if audio_cpus is not None:
+        from vamen.server.audio.cpus import split_cpus
+
+        try:
+            split_cpus(audio_cpus)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--audio-cpus") from None
     seconds = minutes * 60.0
     if peer:
         played = {"sinks": ("supercollider",), "scsynth": scsynth, "sclang": (sclang,)} \
             if sink == "supercollider" else None
         _soak_peer(model_path, device, minutes, rate, blocksize, autopilot, jack_log, awake, as_json,
-                   played)
+                   played, audio_cpus)
         return
-    engine = _engine(model_path, device, blocksize, 1.0, autopilot, awake)
+    engine = _engine(model_path, device, blocksize, 1.0, autopilot, awake, audio_cpus=audio_cpus)
     if page:
         try:
             _soak_page(engine, seconds, rate, minutes, page_client or "chromium", as_json)
@@ -211,7 +222,7 @@ def _soak_progress(bar):
 
 
 def _soak_peer(model_path, device, minutes, rate, blocksize, autopilot, jack_log, awake, as_json,
-               played: dict | None = None) -> None:
+               played: dict | None = None, audio_cpus: str | None = None) -> None:
     """The soak beside jack_metro on the same JACK server, with jackd's log saying who was late.
 
     ``played``: the engine's options when scsynth plays vamen's loops (``--sink
@@ -243,11 +254,15 @@ def _soak_peer(model_path, device, minutes, rate, blocksize, autopilot, jack_log
     try:
         if played:
             engine = _engine(model_path, None, blocksize, 1.0, autopilot, awake,
-                             sample_rate=p.jack_rate() or 48000, **played)
+                             sample_rate=p.jack_rate() or 48000, audio_cpus=audio_cpus, **played)
         else:
-            engine = _engine(model_path, device or "JACK", blocksize, 1.0, autopilot, awake)
+            engine = _engine(model_path, device or "JACK", blocksize, 1.0, autopilot, awake,
+                             audio_cpus=audio_cpus)
         try:
             player, audio = engine.player, engine.audio_process
+            # the yardstick runs where the player runs: pinned apart, it would be spared the
+            # player's neighbours (or burdened with vamen's renderer)
+            placed = metro.follow(p.pid_of("scsynth") if played else audio.pid if audio else None)
             if played:  # scsynth's JACK thread beside the peer's; vamen hears of no underrun
                 watch = p.PeerWatch(log, lambda: 0, lambda: 0, p.pid_of("scsynth"), metro.pid,
                                     steal=steal_seconds, blocksize=blocksize,
@@ -271,7 +286,7 @@ def _soak_peer(model_path, device, minutes, rate, blocksize, autopilot, jack_log
     finally:
         metro.close()
     figures["peer"].update(jack_log=str(path), peer_connected_to=metro.connected_to,
-                           player=client)
+                           player=client, cpus=placed)
     emit(figures, as_json, _peer_text(figures, minutes, rate))
 
 
@@ -309,6 +324,10 @@ def _peer_text(figures: dict, minutes: float, rate: int) -> str:
     lines = [f"soak --peer {minutes:g} min, {figures['messages']} OSC messages ({rate}/s) on "
              f"{on}, beside jack_metro (client {PEER!r}); jackd's log: {peer['jack_log']}",
              "  ".join(f"{h:>{w}}" for h, w in zip(heads, widths))]
+    cpus = peer.get("cpus") or {}
+    if cpus:
+        lines.insert(1, f"CPUs: {name} on {cpus['player'] or '?'}, the peer on {cpus['peer'] or '?'}, "
+                        f"vamen's renderer and OSC on {cpus['vamen']}")
     for row in peer["rows"]:
         lines.append("  ".join(f"{_cell(row, k):>{w}}" for (_, k, _), w in zip(PEER_COLUMNS, widths)))
     lines.append(

@@ -122,3 +122,38 @@ def _zombie(pid: int) -> bool:
             return fh.read().rsplit(")", 1)[1].split()[0] == "Z"
     except OSError:
         return True
+
+
+def _threads_cpus(pid: int) -> set[frozenset]:
+    """The CPU sets of every thread of ``pid``."""
+    found = set()
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            found.add(frozenset(os.sched_getaffinity(int(tid))))
+        except OSError:
+            pass  # a thread that ended meanwhile
+    return found
+
+
+def test_audio_cpus_keeps_the_sound_on_its_cpu_and_vamen_off_it_also_after_a_replacement(
+        jack, tiny_model, tmp_path):
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        pytest.skip(f"--audio-cpus needs 2 CPUs to split; this process may use {cpus}")
+    sound, rest = cpus[-1], frozenset(cpus[:-1])
+    s = served_on_jack(jack, tiny_model, tmp_path, "--audio-cpus", str(sound))
+    try:
+        playing(jack)
+        (child,) = audio_children(s.proc.pid)
+        # every thread of the audio process, PortAudio's and libjack's real-time one included
+        assert _threads_cpus(child) == {frozenset({sound})}
+        assert _threads_cpus(s.proc.pid) == {rest}  # the renderer, OSC, control: all off it
+        assert s.state()["audio_cpus"] == str(sound)  # where it really runs, said to the user
+        os.kill(child, signal.SIGKILL)  # the replacement keeps the place
+        wait_for(lambda: [c for c in audio_children(s.proc.pid) if c != child], 5.0,
+                 "a new audio process")
+        assert_continuous(playing(jack, 1.5))
+        (again,) = audio_children(s.proc.pid)
+        assert _threads_cpus(again) == {frozenset({sound})}
+    finally:
+        s.stop()

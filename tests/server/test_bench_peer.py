@@ -190,6 +190,35 @@ def test_soak_peer_lays_a_stall_of_the_peer_at_the_peers_door(jack, tiny_model):
     assert split["peer_late"]["seconds"] >= 1
     assert 9 <= split["peer_late"]["seconds"] + split["peer_calm"]["seconds"] <= 14
     assert not jack.ports("peer:")  # the bench took its peer away with it
+    assert peer["cpus"]["peer"] == peer["cpus"]["player"] != ""  # the yardstick runs where vamen's sound does
+
+
+def test_soak_peer_with_audio_cpus_runs_the_peer_where_the_player_runs(jack, tiny_model):
+    """``--audio-cpus``: the audio process on its CPU, vamen off it, and the peer beside the player
+    (pinned apart from it, the yardstick would be spared what the player's CPU goes through)."""
+    from vamen.server.audio.cpus import format_cpus
+
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        pytest.skip(f"--audio-cpus needs 2 CPUs to split; this process may use {cpus}")
+    sound, rest = cpus[-1], format_cpus(cpus[:-1])
+    bench = subprocess.Popen(
+        [sys.executable, "-m", "vamen.server.cli", "bench", "soak", "--peer", "--minutes", "0.1",
+         "--rate", "200", "--model", str(tiny_model), "--audio-cpus", str(sound), "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=jack.env())
+    try:
+        started = _stderr_until(bench, "soak --peer", 120)
+        assert "soak --peer" in started, started
+        (metro,) = [c for c in psutil.Process(bench.pid).children() if c.name() == "jack_metro"]
+        assert {frozenset(os.sched_getaffinity(t.id)) for t in metro.threads()} == {frozenset({sound})}
+        out, err = bench.communicate(timeout=120)
+    finally:
+        if bench.poll() is None:
+            bench.kill()
+            bench.communicate()
+    assert bench.returncode == 0, err
+    placed = json.loads(out)["peer"]["cpus"]
+    assert placed == {"player": str(sound), "peer": str(sound), "vamen": rest}
 
 
 def _stderr_until(proc: subprocess.Popen, text: str, timeout: float) -> str:

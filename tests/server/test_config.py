@@ -1,4 +1,5 @@
 """vamen.toml: every serve option in a file, checked before anything starts."""
+import os
 import subprocess
 import sys
 
@@ -33,6 +34,9 @@ def test_options_from_the_file(tmp_path):
     ("tempo = \n", "not valid TOML"),
     ("lookahead = -5\n", "lookahead: -5.0 is not in the range 0.1<=x<=10"),  # once read unchecked
     ("seed = -1\n", "seed: -1 is not in the range x>=0"),  # once a traceback from numpy
+    ('audio-cpus = "one"\n', "--audio-cpus 'one' is not a CPU list"),
+    ('audio-cpus = "3-1"\n', "'3-1' is not a range of CPU numbers"),
+    ("audio-cpus = 4096\n", "--audio-cpus 4096: no CPU 4096 here"),
 ])
 def test_bad_files_are_one_clear_line(tmp_path, text, words):
     path = tmp_path / "vamen.toml"
@@ -68,6 +72,27 @@ def test_out_of_range_file_values_are_refused_like_the_flags(tmp_path, text, fla
     flagged = subprocess.run([sys.executable, "-m", "vamen.server.cli", "serve", flag],
                              capture_output=True, text=True, timeout=120)
     assert flagged.returncode == 2 and words in flagged.stderr
+
+
+def test_audio_cpus_that_leave_vamen_no_cpu_are_refused(tmp_path):
+    from vamen.server.audio.cpus import format_cpus
+
+    every = format_cpus(os.sched_getaffinity(0))
+    path = tmp_path / "vamen.toml"
+    path.write_text(f'audio-cpus = "{every}"\n')
+    with pytest.raises(ConfigError, match=f"--audio-cpus {every} leaves no CPU for the renderer"):
+        read_config(path)
+
+
+def test_audio_cpus_may_be_one_number_or_a_list(tmp_path):
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("one CPU: any --audio-cpus leaves vamen none")
+    path = tmp_path / "vamen.toml"
+    first = min(os.sched_getaffinity(0))
+    path.write_text(f"audio-cpus = {first}\n")
+    assert ServeOptions(**read_config(path)).audio_cpus == str(first)  # as taskset would be given it
+    path.write_text(f'audio-cpus = "{first}"\n')
+    assert ServeOptions(**read_config(path)).audio_cpus == str(first)
 
 
 @pytest.mark.parametrize("text, expected", [
