@@ -59,3 +59,53 @@ def test_sclang_patch_plays_vamen_loops_from_scsynth_and_follows_the_latent(jack
         if served is not None:
             served.stop()
         lang.stop()
+
+
+def _synths(port: int) -> int:
+    """How many synths scsynth runs (its ``/status.reply``)."""
+    import socket
+
+    from pythonosc.osc_message import OscMessage
+    from pythonosc.osc_message_builder import OscMessageBuilder
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(5)
+        s.sendto(OscMessageBuilder("/status").build().dgram, ("127.0.0.1", port))
+        return int(OscMessage(s.recvfrom(4096)[0]).params[2])
+
+
+@pytest.mark.slow
+@pytest.mark.jack
+def test_loops_due_at_once_leave_one_synth_playing_not_a_pile(jack, tmp_path):
+    """Two loops due in one control block (a late render, a flood of changes): the one stopped
+    as it began must still end. Such synths once piled up, silent, and over a 10-minute soak
+    took scsynth's JACK thread from 40 to 670 us a cycle."""
+    import socket
+
+    from pythonosc.osc_bundle_builder import OscBundleBuilder
+    from pythonosc.osc_message_builder import OscMessageBuilder
+
+    need_programs("supercollider-language", "sclang")
+    need_programs("supercollider-server", "scsynth")
+    lang = Sclang(jack, tmp_path, free_port())
+
+    def due(at: float, bufnum: int) -> bytes:  # what the supercollider sink sends sclang
+        bundle, msg = OscBundleBuilder(at), OscMessageBuilder("/vamen/buffer")
+        for arg in (bufnum, 0.0, 120.0, RATE, 0, RATE):
+            msg.add_arg(arg)
+        bundle.add_content(msg.build())
+        return bundle.build().dgram
+
+    try:
+        lang.wait_for("vamen: ready")
+        before = _synths(lang.scsynth)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            for _ in range(10):
+                at = time.time() + 0.3
+                s.sendto(due(at, 1000), ("127.0.0.1", lang.port))
+                s.sendto(due(at, 1001), ("127.0.0.1", lang.port))
+                time.sleep(0.4)
+        time.sleep(0.5)
+        assert _synths(lang.scsynth) - before == 1, "loops stopped as they began are still there"
+    finally:
+        lang.stop()
