@@ -322,12 +322,10 @@ class Peer:
 def _renice(pid: int, nice: int) -> bool:
     """Every thread of ``pid`` at ``nice``, where allowed: the peer competes for the CPU as
     vamen's audio process does (on a real-time server both JACK threads are real-time anyway)."""
+    from .audio.cpus import threads_of
+
     done = False
-    try:
-        tids = [int(t.name) for t in Path(f"/proc/{pid}/task").iterdir()]
-    except OSError:
-        return False
-    for tid in tids:
+    for tid in threads_of(pid):
         try:
             os.setpriority(os.PRIO_PROCESS, tid, nice)  # Linux: per thread
             done = True

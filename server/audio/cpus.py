@@ -41,17 +41,13 @@ def parse_cpus(text: str) -> frozenset[int]:
 
 def format_cpus(cpus) -> str:
     """``{0, 2, 3}`` -> ``"0,2-3"``."""
-    out, run = [], []
+    runs: list[list[int]] = []
     for cpu in sorted(cpus):
-        if run and cpu == run[-1] + 1:
-            run.append(cpu)
-            continue
-        if run:
-            out.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
-        run = [cpu]
-    if run:
-        out.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
-    return ",".join(out)
+        if runs and cpu == runs[-1][-1] + 1:
+            runs[-1].append(cpu)
+        else:
+            runs.append([cpu])
+    return ",".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else str(r[0]) for r in runs)
 
 
 def split_cpus(text: str, allowed: frozenset[int] | None = None) -> tuple[frozenset[int], frozenset[int]]:
@@ -60,6 +56,9 @@ def split_cpus(text: str, allowed: frozenset[int] | None = None) -> tuple[frozen
     ``allowed`` is where vamen may run now (its affinity). ValueError, one
     line, when a CPU is not there or none would be left for the rest.
     """
+    if not hasattr(os, "sched_setaffinity"):
+        raise ValueError(f"--audio-cpus {text}: this system cannot keep a process to CPUs "
+                         "(Linux can)")
     audio = parse_cpus(text)
     allowed = frozenset(os.sched_getaffinity(0)) if allowed is None else allowed
     missing = audio - allowed
@@ -73,6 +72,14 @@ def split_cpus(text: str, allowed: frozenset[int] | None = None) -> tuple[frozen
     return audio, rest
 
 
+def threads_of(pid: int) -> list[int]:
+    """The thread ids of process ``pid`` (Linux's ``/proc``); [] if it is gone."""
+    try:
+        return [int(t.name) for t in Path(f"/proc/{pid}/task").iterdir()]
+    except OSError:
+        return []
+
+
 def pin(pid: int, cpus) -> bool:
     """Every thread of process ``pid`` on ``cpus``; False where none could be moved.
 
@@ -80,11 +87,7 @@ def pin(pid: int, cpus) -> bool:
     their creator's CPUs, so the threads that exist now are all moved.
     """
     done = False
-    try:
-        tids = [int(t.name) for t in Path(f"/proc/{pid}/task").iterdir()]
-    except OSError:
-        tids = [pid]
-    for tid in tids:
+    for tid in threads_of(pid):
         try:
             os.sched_setaffinity(tid, cpus)
             done = True
